@@ -1,0 +1,2 @@
+export { exponentialBackoff, constantBackoff } from './backoff.js'
+export type { BackoffFn, ExponentialBackoffOptions } from './backoff.js'

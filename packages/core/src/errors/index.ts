@@ -1,0 +1,16 @@
+export {
+  ErrorCodes,
+  DetourError,
+  DetourConfigError,
+  DetourTopicError,
+  DetourHandOffError,
+  UnprocessableMessageError,
+  DeserializationError,
+  MalformedRecordError,
+  DetourTimeoutError,
+  isDetourError,
+  isUnprocessableError,
+  isDeserializationError,
+  isProgrammingError,
+} from './detour-error.js'
+export type { ErrorCode, DetourErrorOptions } from './detour-error.js'

@@ -1,0 +1,2 @@
+export { noopLogger, childLogger, createJsonLogger } from './logger.js'
+export type { Logger, LogFields, LogLevel, JsonLoggerOptions } from './logger.js'

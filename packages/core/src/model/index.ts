@@ -1,0 +1,6 @@
+export { messageId, parseMessageId, isValidTopicName, isValidOffset } from './message-id.js'
+export type { MessageId, SourceCoordinates } from './message-id.js'
+export { defaultGroupKey, resolveGroupKey, groupKeyToStoreKey, displayGroupKey } from './group-key.js'
+export type { GroupKey, GroupKeyFn } from './group-key.js'
+export { detourTopics, defaultTopicNaming } from './topic-names.js'
+export type { DetourTopics, TopicNaming } from './topic-names.js'

@@ -1,0 +1,176 @@
+import { DetourConfigError } from '../errors/index.js'
+
+/**
+ * Pending ids of one source partition: group key → pending ids, in insertion order.
+ *
+ * Memory: most groups hold one id, so a group is the id string itself until a second id arrives,
+ * then a `Set`. Within a partition only the offset part of an id is kept (topic and partition are
+ * implied), so a pending id costs a map/set slot plus a short string.
+ */
+class PartitionGroups {
+  readonly groups = new Map<string, string | Set<string>>()
+  pending = 0
+
+  add(groupKey: string, offset: string): boolean {
+    const current = this.groups.get(groupKey)
+    if (current === undefined) {
+      this.groups.set(groupKey, offset)
+    } else if (typeof current === 'string') {
+      if (current === offset) return false
+      this.groups.set(groupKey, new Set([current, offset]))
+    } else {
+      if (current.has(offset)) return false
+      current.add(offset)
+    }
+    this.pending++
+    return true
+  }
+
+  release(groupKey: string, offset: string): boolean {
+    const current = this.groups.get(groupKey)
+    if (current === undefined) return false
+    if (typeof current === 'string') {
+      if (current !== offset) return false
+      this.groups.delete(groupKey)
+    } else {
+      if (!current.delete(offset)) return false
+      if (current.size === 1) {
+        const [only] = current
+        this.groups.set(groupKey, only as string)
+      } else if (current.size === 0) {
+        this.groups.delete(groupKey)
+      }
+    }
+    this.pending--
+    return true
+  }
+
+  has(groupKey: string, offset: string): boolean {
+    const current = this.groups.get(groupKey)
+    if (current === undefined) return false
+    return typeof current === 'string' ? current === offset : current.has(offset)
+  }
+}
+
+export interface GroupStoreOptions {
+  /**
+   * Pending ids above which the store reports itself full. The SDK then pauses partitions that need to
+   * add ids (backpressure); the store itself never refuses or evicts an id.
+   * @defaultValue 100000
+   */
+  maxPendingIds?: number
+}
+
+export interface StoreStats {
+  readonly pendingIds: number
+  readonly groups: number
+  readonly partitions: number
+  readonly utilisation: number
+}
+
+function offsetOf(id: string): string {
+  return id.slice(id.lastIndexOf('/') + 1)
+}
+
+/**
+ * The in-memory ordering state of the main app: per assigned source partition, group key → ordered
+ * pending ids. All checks and releases are O(1). Ids are the Detour message ids
+ * (`<topic>/<partition>/<offset>`); group keys are store keys (see `groupKeyToStoreKey`).
+ */
+export class GroupStore {
+  readonly maxPendingIds: number
+  private readonly partitions = new Map<string, PartitionGroups>()
+  private pendingTotal = 0
+
+  constructor(options: GroupStoreOptions = {}) {
+    const max = options.maxPendingIds ?? 100_000
+    if (!Number.isInteger(max) || max < 1) {
+      throw new DetourConfigError('maxPendingIds', `must be a positive integer, got ${String(max)}`)
+    }
+    this.maxPendingIds = max
+  }
+
+  private static slot(topic: string, partition: number): string {
+    return `${topic}\u0000${partition}`
+  }
+
+  /** Starts (or restarts) tracking a partition with an empty state. */
+  resetPartition(topic: string, partition: number): void {
+    this.dropPartition(topic, partition)
+    this.partitions.set(GroupStore.slot(topic, partition), new PartitionGroups())
+  }
+
+  /** Forgets a partition (revoked). */
+  dropPartition(topic: string, partition: number): void {
+    const slot = GroupStore.slot(topic, partition)
+    const groups = this.partitions.get(slot)
+    if (groups) {
+      this.pendingTotal -= groups.pending
+      this.partitions.delete(slot)
+    }
+  }
+
+  hasPartition(topic: string, partition: number): boolean {
+    return this.partitions.has(GroupStore.slot(topic, partition))
+  }
+
+  /** Adds a pending id. Returns false when it was already pending or the partition is not tracked. */
+  add(topic: string, partition: number, groupKey: string, id: string): boolean {
+    const groups = this.partitions.get(GroupStore.slot(topic, partition))
+    if (!groups) return false
+    const added = groups.add(groupKey, offsetOf(id))
+    if (added) this.pendingTotal++
+    return added
+  }
+
+  /** Releases a pending id. Returns false when it was not pending (unknown id). */
+  release(topic: string, partition: number, groupKey: string, id: string): boolean {
+    const groups = this.partitions.get(GroupStore.slot(topic, partition))
+    if (!groups) return false
+    const released = groups.release(groupKey, offsetOf(id))
+    if (released) this.pendingTotal--
+    return released
+  }
+
+  /** True when the group has pending ids: its new messages must wait behind them. */
+  hasPending(topic: string, partition: number, groupKey: string): boolean {
+    return this.partitions.get(GroupStore.slot(topic, partition))?.groups.has(groupKey) ?? false
+  }
+
+  /** True when this exact id is pending. */
+  isPending(topic: string, partition: number, groupKey: string, id: string): boolean {
+    return this.partitions.get(GroupStore.slot(topic, partition))?.has(groupKey, offsetOf(id)) ?? false
+  }
+
+  /** Pending ids of one group, oldest first (diagnostics; O(group size)). */
+  pendingIds(topic: string, partition: number, groupKey: string): string[] {
+    const current = this.partitions.get(GroupStore.slot(topic, partition))?.groups.get(groupKey)
+    if (current === undefined) return []
+    const offsets = typeof current === 'string' ? [current] : [...current]
+    return offsets.map((offset) => `${topic}/${partition}/${offset}`)
+  }
+
+  partitionPending(topic: string, partition: number): number {
+    return this.partitions.get(GroupStore.slot(topic, partition))?.pending ?? 0
+  }
+
+  get pendingCount(): number {
+    return this.pendingTotal
+  }
+
+  /** True when adding an id would exceed {@link maxPendingIds}. */
+  get isFull(): boolean {
+    return this.pendingTotal >= this.maxPendingIds
+  }
+
+  stats(): StoreStats {
+    let groups = 0
+    for (const partition of this.partitions.values()) groups += partition.groups.size
+    return {
+      pendingIds: this.pendingTotal,
+      groups,
+      partitions: this.partitions.size,
+      utilisation: this.pendingTotal / this.maxPendingIds,
+    }
+  }
+}

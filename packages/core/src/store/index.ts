@@ -1,0 +1,2 @@
+export { GroupStore } from './group-store.js'
+export type { GroupStoreOptions, StoreStats } from './group-store.js'

@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { KafkaJSError, type Kafka } from 'kafkajs'
+import { ApiKeys, KafkaErrorCodes, collectMessages, fastConsumerConfig, randomName, startBroker, testKafka, waitFor, type TestBroker } from './index.js'
+
+describe('test broker', () => {
+  let broker: TestBroker
+  let kafka: Kafka
+
+  beforeAll(async () => {
+    broker = await startBroker()
+    kafka = testKafka(broker)
+    console.log(`broker: ${broker.description}`)
+  })
+
+  afterAll(async () => {
+    await broker.stop()
+  })
+
+  it('produces and consumes records with headers and null-value tombstones, in order', async () => {
+    const topic = randomName('topic')
+    await broker.createTopic(topic, 3)
+    const producer = kafka.producer({ idempotent: true })
+    await producer.connect()
+    await producer.send({
+      topic,
+      messages: [
+        { partition: 1, key: 'k', value: 'v1', headers: { 'detour-id': 'a/1/0', bin: Buffer.from([0xff, 0x00]) } },
+        { partition: 1, key: 'k', value: null, headers: { 'detour-id': 'a/1/0' } },
+        { partition: 1, key: 'k', value: 'v2' },
+      ],
+    })
+    await producer.disconnect()
+    const got = await collectMessages(kafka, topic, (c) => c.length >= 3)
+    expect(got.map((m) => [m.partition, m.message.offset, m.message.value?.toString() ?? null])).toEqual([
+      [1, '0', 'v1'],
+      [1, '1', null],
+      [1, '2', 'v2'],
+    ])
+    expect(got[0]!.message.headers!['detour-id']!.toString()).toBe('a/1/0')
+    expect(got[0]!.message.headers!.bin).toEqual(Buffer.from([0xff, 0x00]))
+  })
+
+  it('splits partitions between two members of a consumer group and rebalances when one leaves', async () => {
+    const topic = randomName('topic')
+    await broker.createTopic(topic, 4)
+    const groupId = randomName('group')
+    const assignments = new Map<string, number[]>()
+    const consumers = [0, 1].map((i) => {
+      const consumer = kafka.consumer({ groupId, ...fastConsumerConfig })
+      consumer.on(consumer.events.GROUP_JOIN, (event) => {
+        assignments.set(`c${i}`, event.payload.memberAssignment[topic] ?? [])
+      })
+      return consumer
+    })
+    for (const consumer of consumers) {
+      await consumer.connect()
+      await consumer.subscribe({ topic, fromBeginning: true })
+      await consumer.run({ eachMessage: async () => {} })
+    }
+    await waitFor(
+      () => (assignments.get('c0')?.length ?? 0) + (assignments.get('c1')?.length ?? 0) === 4 && assignments.get('c0')!.length > 0 && assignments.get('c1')!.length > 0,
+      'both members to share the 4 partitions',
+      30_000,
+    )
+    await consumers[1]!.disconnect()
+    await waitFor(() => assignments.get('c0')?.length === 4, 'the remaining member to take every partition', 30_000)
+    await consumers[0]!.disconnect()
+  })
+
+  it('delivers an injected produce error to kafkajs', async (ctx) => {
+    if (!broker.capabilities.faultInjection) {
+      ctx.skip(`fault injection is not available on the ${broker.mode} broker`)
+      return
+    }
+    const topic = randomName('topic')
+    await broker.createTopic(topic, 1)
+    const producer = kafka.producer({ retry: { retries: 0 } })
+    await producer.connect()
+    broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.NOT_ENOUGH_REPLICAS])
+    const error = await producer.send({ topic, messages: [{ value: 'x' }] }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(KafkaJSError)
+    expect(String((error as Error).message)).toMatch(/replicas/i)
+    // The next request goes through.
+    await producer.send({ topic, messages: [{ value: 'y' }] })
+    await producer.disconnect()
+  })
+
+  it('takes a broker down and up again', async (ctx) => {
+    if (!broker.capabilities.faultInjection) {
+      ctx.skip(`broker control is not available on the ${broker.mode} broker`)
+      return
+    }
+    const topic = randomName('topic')
+    await broker.createTopic(topic, 2)
+    const producer = kafka.producer({ retry: { retries: 10, initialRetryTime: 50 } })
+    await producer.connect()
+    const [id] = broker.brokerIds
+    broker.setBrokerDown(id!)
+    const pending = producer.send({ topic, messages: [{ partition: 0, value: 'a' }, { partition: 1, value: 'b' }] })
+    setTimeout(() => broker.setBrokerUp(id!), 500)
+    await pending
+    await producer.disconnect()
+  })
+})
+
+describe('embedded broker lifecycle', () => {
+  it('stops cleanly and leaves no handles behind', async (ctx) => {
+    const probe = await startBroker()
+    if (probe.mode !== 'embedded') {
+      await probe.stop()
+      ctx.skip('only the embedded broker runs in this process')
+      return
+    }
+    const before = new Set(process.getActiveResourcesInfo())
+    const beforeCount = process.getActiveResourcesInfo().length
+    const kafka = testKafka(probe)
+    await probe.createTopic('lifecycle', 1)
+    const producer = kafka.producer()
+    await producer.connect()
+    await producer.send({ topic: 'lifecycle', messages: [{ value: 'x' }] })
+    await producer.disconnect()
+    await probe.stop()
+    await probe.stop() // idempotent
+    await expect(probe.createTopic('after-stop', 1)).rejects.toThrow(/stopped/)
+    await waitFor(() => process.getActiveResourcesInfo().filter((r) => r !== 'Timeout').length <= beforeCount, 'handles to close', 5000)
+    expect([...before].length).toBeGreaterThan(0)
+  })
+})

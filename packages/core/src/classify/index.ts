@@ -1,0 +1,2 @@
+export { classifyError } from './classify-error.js'
+export type { FailureKind, ErrorClassifier } from './classify-error.js'

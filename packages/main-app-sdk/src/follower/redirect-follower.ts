@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto'
+import type { Consumer, ConsumerConfig, Kafka } from 'kafkajs'
+import { decodeRedirectRecord, DetourTimeoutError, groupKeyToStoreKey, parseMessageId, type GroupStore, type Logger } from '@detour/core'
+import type { SdkMetrics } from '../metrics/sdk-metrics.js'
+
+export interface RedirectFollowerOptions {
+  readonly kafka: Kafka
+  /** The main app's consumer group (the follower uses a private group derived from it). */
+  readonly groupId: string
+  /** redirect topic → source topic */
+  readonly sources: ReadonlyMap<string, string>
+  readonly store: GroupStore
+  readonly metrics: SdkMetrics
+  readonly logger: Logger
+  readonly config?: Partial<ConsumerConfig>
+  /** Called after each applied batch with the next offset to read of a redirect partition. */
+  readonly onProgress: (sourceTopic: string, partition: number, nextOffset: bigint) => void
+  readonly onError: (error: Error) => void
+}
+
+/**
+ * Follows every partition of the redirect topics from the beginning and applies records (pending ids)
+ * and tombstones (releases) to the group store, in log order.
+ *
+ * It uses a private consumer group (kafkajs has no manual assignment) that never commits, so each
+ * start replays the topic: that replay *is* the rebuild. Following every partition, not only the
+ * assigned ones, keeps state warm: a partition that moves here after a rebalance is ready as soon as
+ * the follower has passed the high watermark taken at assignment time.
+ */
+export class RedirectFollower {
+  private consumer: Consumer | undefined
+  private readonly positions = new Map<string, bigint>()
+  private joined = false
+
+  constructor(private readonly options: RedirectFollowerOptions) {}
+
+  private static slot(topic: string, partition: number): string {
+    return `${topic}\u0000${partition}`
+  }
+
+  /** Next offset of the redirect partition that belongs to this source partition. */
+  position(sourceTopic: string, partition: number): bigint {
+    return this.positions.get(RedirectFollower.slot(sourceTopic, partition)) ?? 0n
+  }
+
+  get running(): boolean {
+    return this.consumer !== undefined && this.joined
+  }
+
+  async start(joinTimeoutMs = 60_000): Promise<void> {
+    const { kafka, groupId, sources, logger } = this.options
+    const consumer = kafka.consumer({
+      groupId: `${groupId}-detour-follower-${randomBytes(6).toString('hex')}`,
+      allowAutoTopicCreation: false,
+      ...this.options.config,
+    })
+    this.consumer = consumer
+    const joined = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new DetourTimeoutError(`The redirect follower did not join within ${joinTimeoutMs} ms`)), joinTimeoutMs)
+      consumer.on(consumer.events.GROUP_JOIN, () => {
+        this.joined = true
+        clearTimeout(timer)
+        resolve()
+      })
+      consumer.on(consumer.events.CRASH, (event) => {
+        const error = event.payload.error
+        logger.error('Redirect follower crashed', { error, restart: event.payload.restart })
+        this.options.onError(error)
+        if (!this.joined) {
+          clearTimeout(timer)
+          reject(error)
+        }
+      })
+    })
+    await consumer.connect()
+    await consumer.subscribe({ topics: [...sources.keys()], fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        this.apply(batch.topic, batch.partition, batch.messages)
+        const next = BigInt(batch.lastOffset()) + 1n
+        const source = sources.get(batch.topic)
+        if (source === undefined) return
+        const slot = RedirectFollower.slot(source, batch.partition)
+        if (next > (this.positions.get(slot) ?? 0n)) this.positions.set(slot, next)
+        this.options.onProgress(source, batch.partition, this.positions.get(slot) ?? next)
+      },
+    })
+    await joined
+  }
+
+  private apply(redirectTopic: string, partition: number, messages: ReadonlyArray<{ offset: string; key: Buffer | null; value: Buffer | null; headers?: import('kafkajs').IHeaders }>): void {
+    const { store, metrics, sources, logger } = this.options
+    const source = sources.get(redirectTopic)
+    if (source === undefined) return
+    const from = this.positions.get(RedirectFollower.slot(source, partition)) ?? 0n
+    if (!store.hasPartition(source, partition)) store.resetPartition(source, partition)
+    for (const message of messages) {
+      if (BigInt(message.offset) < from) continue // already applied (replay after a restart of this consumer)
+      let entry
+      try {
+        entry = decodeRedirectRecord(message)
+        const coordinates = parseMessageId(entry.id)
+        if (coordinates.topic !== source || coordinates.partition !== partition) {
+          throw new Error(`id ${entry.id} does not belong to ${source}/${partition}`)
+        }
+      } catch (error) {
+        metrics.malformedRedirectRecords.inc({ topic: source })
+        logger.warn('Ignoring a malformed redirect record', { topic: redirectTopic, partition, offset: message.offset, error })
+        continue
+      }
+      const storeKey = groupKeyToStoreKey(entry.groupKey, entry.id)
+      if (entry.kind === 'pending') {
+        store.add(source, partition, storeKey, entry.id)
+        metrics.redirectRecordsApplied.inc({ topic: source, kind: 'pending' })
+      } else {
+        if (store.release(source, partition, storeKey, entry.id)) {
+          metrics.redirectRecordsApplied.inc({ topic: source, kind: 'released' })
+        } else {
+          metrics.unknownTombstones.inc({ topic: source })
+        }
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    const consumer = this.consumer
+    this.consumer = undefined
+    this.joined = false
+    if (consumer) await consumer.disconnect()
+  }
+}

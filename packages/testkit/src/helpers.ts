@@ -21,13 +21,14 @@ export function testKafka(broker: Pick<TestBroker, 'brokers'>, config: Partial<K
 
 /**
  * Consumer settings that suit the embedded broker (and are harmless on a real one): fetch returns
- * after 100 ms (the mock never returns a fetch early), short session so rebalances take ~1-2 s.
+ * after 100 ms (the mock never returns a fetch early), short session: the mock holds a rebalance with existing members for sessionTimeout - 1000 ms, and
+ * kafkajs cannot parse the mock's LeaveGroup answer, so a departed member is noticed only at session timeout.
  */
 export const fastConsumerConfig = {
   maxWaitTimeInMs: 100,
-  sessionTimeout: 6000,
-  rebalanceTimeout: 6000,
-  heartbeatInterval: 500,
+  sessionTimeout: 4000,
+  rebalanceTimeout: 4000,
+  heartbeatInterval: 300,
 } as const satisfies Partial<ConsumerConfig>
 
 export interface CollectedMessage {

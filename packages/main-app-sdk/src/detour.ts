@@ -8,6 +8,7 @@ import {
   KafkaTopicAdmin,
   childLogger,
   detourTopics,
+  groupKeyToStoreKey,
   noopLogger,
   provisionTopics,
   type DetourTopics,
@@ -216,7 +217,7 @@ export class Detour extends EventEmitter<DetourEvents> {
 
   /** Pending ids of a group (diagnostics). */
   pendingIds(topic: string, partition: number, groupKey: Buffer | string | null, id?: string): string[] {
-    const key = groupKey === null ? `\u0000${id ?? ''}` : (typeof groupKey === 'string' ? Buffer.from(groupKey) : groupKey).toString('latin1')
+    const key = groupKeyToStoreKey(typeof groupKey === 'string' ? Buffer.from(groupKey, 'utf8') : groupKey, id ?? '')
     return this.store.pendingIds(topic, partition, key)
   }
 

@@ -37,7 +37,8 @@ export function exponentialBackoff(options: ExponentialBackoffOptions = {}): Bac
   if (!(multiplier >= 1)) throw new DetourConfigError('backoff.multiplier', `must be >= 1, got ${multiplier}`)
   if (!(jitter >= 0 && jitter <= 1)) throw new DetourConfigError('backoff.jitter', `must be within [0, 1], got ${jitter}`)
   return (failedAttempts) => {
-    const base = Math.min(max, initial * multiplier ** Math.max(0, failedAttempts - 1))
+    // initial = 0 stays 0 (0 * Infinity would be NaN once multiplier^n overflows).
+    const base = initial === 0 ? 0 : Math.min(max, initial * multiplier ** Math.max(0, failedAttempts - 1))
     const spread = base * jitter * (2 * random() - 1)
     return Math.max(0, Math.round(Math.min(max, base + spread)))
   }

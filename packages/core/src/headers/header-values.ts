@@ -30,12 +30,19 @@ export function headerBuffer(headers: IHeaders | undefined, name: string): Buffe
 export function truncateUtf8(text: string, maxBytes: number): string {
   const bytes = Buffer.byteLength(text, 'utf8')
   if (bytes <= maxBytes) return text
-  const marker = `…[truncated ${bytes - maxBytes} bytes]`
-  const budget = Math.max(0, maxBytes - Buffer.byteLength(marker, 'utf8'))
-  let cut = Buffer.from(text, 'utf8').subarray(0, budget).toString('utf8')
+  const encoded = Buffer.from(text, 'utf8')
+  // Room for the marker: the dropped count never has more digits than `bytes`.
+  const markerBytes = Buffer.byteLength(`…[truncated ${bytes} bytes]`, 'utf8')
+  // No room for a marker at all: cut without one rather than exceed the limit.
+  if (markerBytes > maxBytes) return utf8Prefix(encoded, maxBytes)
+  const cut = utf8Prefix(encoded, maxBytes - markerBytes)
+  return `${cut}…[truncated ${bytes - Buffer.byteLength(cut, 'utf8')} bytes]`
+}
+
+function utf8Prefix(encoded: Buffer, maxBytes: number): string {
+  const cut = encoded.subarray(0, Math.max(0, maxBytes)).toString('utf8')
   // A split multi-byte character decodes to U+FFFD at the end: drop it.
-  if (cut.endsWith('\uFFFD')) cut = cut.slice(0, -1)
-  return cut + marker
+  return cut.endsWith('\uFFFD') ? cut.slice(0, -1) : cut
 }
 
 /** Copies headers, dropping the `detour-*` ones so a republished record never carries stale Detour headers. */

@@ -38,7 +38,7 @@ export interface JsonLoggerOptions {
   level?: LogLevel
   /** Where lines go. @defaultValue process.stderr */
   stream?: { write(line: string): unknown }
-  /** Field names whose values are replaced by `[redacted]` (secrets). */
+  /** Field names whose values are replaced by `[redacted]` (secrets), at any depth of the fields. */
   redact?: readonly string[]
 }
 
@@ -53,11 +53,22 @@ export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
       if (LEVELS[level] < threshold) return
       const line: LogFields = { level, time: new Date().toISOString(), message }
       if (fields) {
-        for (const [key, value] of Object.entries(fields)) {
-          line[key] = redact.has(key) ? '[redacted]' : value instanceof Error ? { name: value.name, message: value.message } : value
-        }
+        for (const [key, value] of Object.entries(fields)) line[key] = redact.has(key) ? '[redacted]' : value
       }
-      stream.write(`${JSON.stringify(line, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`)
+      // Nested fields (`{ kafka: { sasl: { password } } }`) are redacted too.
+      const replacer = function (this: unknown, key: string, value: unknown): unknown {
+        if (this !== line && redact.has(key)) return '[redacted]'
+        if (value instanceof Error) return { name: value.name, message: value.message }
+        return typeof value === 'bigint' ? value.toString() : value
+      }
+      let text: string
+      try {
+        text = JSON.stringify(line, replacer)
+      } catch (error) {
+        // A logger never throws into its caller (cyclic or otherwise unserialisable fields).
+        text = JSON.stringify({ level, time: line.time, message, logError: `fields not serialisable: ${String(error)}` })
+      }
+      stream.write(`${text}\n`)
     }
   return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') }
 }

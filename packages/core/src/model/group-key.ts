@@ -22,10 +22,12 @@ export function resolveGroupKey(fn: GroupKeyFn, message: KafkaMessage, topic: st
 
 /**
  * The in-memory form of a group key: a string that maps bytes 1:1 (latin1), so non-UTF-8 keys
- * never collide. Keyless messages get a private group named after their id.
+ * never collide. Keyless messages get a private group named after their id, prefixed with U+0100 (which no
+ * latin1 string contains).
  */
 export function groupKeyToStoreKey(key: GroupKey, id: string): string {
-  return key === null ? `\u0000${id}` : key.toString('latin1')
+  // latin1 strings only hold U+0000..U+00FF, so a U+0100 prefix can never collide with a real key.
+  return key === null ? `\u0100${id}` : key.toString('latin1')
 }
 
 /** A printable form for logs and metrics: UTF-8 when valid, base64 otherwise. */

@@ -32,7 +32,7 @@ export function parseMessageId(id: string): SourceCoordinates {
   const partitionText = id.slice(mid + 1, last)
   const offset = id.slice(last + 1)
   const partition = Number(partitionText)
-  if (!TOPIC_RE.test(topic) || !/^\d{1,9}$/.test(partitionText) || !OFFSET_RE.test(offset)) {
+  if (!isValidTopicName(topic) || !/^\d{1,9}$/.test(partitionText) || !OFFSET_RE.test(offset)) {
     throw new MalformedRecordError(`Malformed message id "${truncateForLog(id)}"`)
   }
   return { topic, partition, offset }

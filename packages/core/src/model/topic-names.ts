@@ -38,7 +38,11 @@ function render(template: string, topic: string, groupId: string): string {
  * so two consumer groups reading the same topic never share retry, redirect or error topics.
  */
 export function detourTopics(sourceTopic: string, groupId: string, naming: TopicNaming = {}): DetourTopics {
-  const templates = { ...defaultTopicNaming, ...naming }
+  const templates = {
+    retry: naming.retry ?? defaultTopicNaming.retry,
+    redirect: naming.redirect ?? defaultTopicNaming.redirect,
+    error: naming.error ?? defaultTopicNaming.error,
+  }
   const topics: DetourTopics = {
     source: sourceTopic,
     retry: render(templates.retry, sourceTopic, groupId),

@@ -1,3 +1,4 @@
+import { Kafka, logLevel } from 'kafkajs'
 import type { BrokerTopicAdmin, TestBroker, TopicSettings } from '../types.js'
 import { loadMockLibrary, type MockLibrary } from './librdkafka.js'
 
@@ -58,7 +59,7 @@ export class EmbeddedBroker implements TestBroker {
     this.brokers = this.lib.bootstraps(this.mc).split(',')
     this.description = `embedded librdkafka ${this.lib.version} mock cluster (${this.brokers.join(',')})`
     this.topicAdmin = {
-      partitionCount: async (topic) => this.topics.get(topic),
+      partitionCount: async (topic) => this.topics.get(topic) ?? (await this.metadataPartitions(topic)),
       createTopic: async (spec) => this.createTopic(spec.topic, spec.partitions, spec),
       cleanupPolicy: async () => undefined,
     }
@@ -69,13 +70,33 @@ export class EmbeddedBroker implements TestBroker {
     return this.mc
   }
 
+  /** Partition count of a topic this class did not create (auto-created by a client), via Metadata. */
+  private async metadataPartitions(topic: string): Promise<number | undefined> {
+    const admin = new Kafka({ brokers: this.brokers, logLevel: logLevel.NOTHING, clientId: 'detour-testkit' }).admin()
+    await admin.connect()
+    try {
+      if (!(await admin.listTopics()).includes(topic)) return undefined
+      const metadata = await admin.fetchTopicMetadata({ topics: [topic] })
+      const count = metadata.topics[0]?.partitions.length
+      if (count !== undefined) this.topics.set(topic, count)
+      return count
+    } finally {
+      await admin.disconnect()
+    }
+  }
+
   async createTopic(name: string, partitions: number, settings: TopicSettings = {}): Promise<void> {
-    const existing = this.topics.get(name)
+    const existing = this.topics.get(name) ?? (await this.metadataPartitions(name))
     if (existing !== undefined) {
       if (existing !== partitions) throw new Error(`Topic ${name} exists with ${existing} partitions, not ${partitions}`)
       return
     }
     const err = this.lib.topicCreate(this.cluster, name, partitions, settings.replicationFactor ?? 1)
+    if (err === 36 /* TOPIC_ALREADY_EXISTS: a client auto-created it meanwhile */) {
+      const count = await this.metadataPartitions(name)
+      if (count !== partitions) throw new Error(`Topic ${name} was auto-created with ${count} partitions, not ${partitions}`)
+      return
+    }
     if (err !== 0) throw new Error(`rd_kafka_mock_topic_create(${name}) failed with error ${err}`)
     this.topics.set(name, partitions)
   }

@@ -64,7 +64,7 @@ export class Detour extends EventEmitter<DetourEvents> {
   constructor(options: DetourOptions) {
     super()
     this.options = resolveOptions(options)
-    const { kafka, consumer, groupId } = this.options
+    const { kafka, groupId } = this.options
     this.logger = childLogger(this.options.logger ?? noopLogger, 'detour', { groupId })
     this.registry = this.options.registry ?? new Registry()
     this.store = new GroupStore({ maxPendingIds: this.options.maxPendingIds })

@@ -67,7 +67,7 @@ export class MessageRouter {
       throw new DetourConfigError('topics', `received a message from "${topic}", which is not in options.topics: add it so its failures can be routed`)
     }
     await this.deps.whenStarted()
-    await rebuild.waitReady(topic, partition, payload.heartbeat, options.rebuildTimeoutMs)
+    await rebuild.waitReady(topic, partition, () => payload.heartbeat(), options.rebuildTimeoutMs)
 
     const source = { topic, partition, offset: message.offset }
     const id = messageId(source)

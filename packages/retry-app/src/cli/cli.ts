@@ -1,0 +1,127 @@
+import yargs, { type Argv } from 'yargs'
+import { heldCommand, releaseCommand } from './admin-commands.js'
+import { runOptions, toRunSettings } from './run-options.js'
+import { runWorkerCommand, type CliIo } from './run-command.js'
+
+const DESCRIPTION = `Detour retry worker: consumes a main app's retry topics, runs its handler again with backoff in
+per-key order, and releases each resolved message with a tombstone on the redirect topic.
+Every flag can also be set with an environment variable: DETOUR_<FLAG> (e.g. DETOUR_BROKERS, DETOUR_SASL_PASSWORD).`
+
+const ENV_PREFIX = 'DETOUR'
+
+class UsageError extends Error {}
+
+/** The part of yargs' runtime API used below (not in @types/yargs). */
+interface YargsInternals {
+  getOptions(): { key: Record<string, unknown>; alias: Record<string, string[] | undefined> }
+}
+
+function camelCase(name: string): string {
+  return name.toLowerCase().replace(/[_-]+(.)/g, (_match, next: string) => next.toUpperCase())
+}
+
+/**
+ * `.env('DETOUR')` turns every `DETOUR_*` variable into an argument, and `.strict()` rejects the ones the
+ * command does not know: `DETOUR_URL` (for `held`) would break `run`, `DETOUR_BROKERS` would break
+ * `held`, and unrelated `DETOUR_*` variables would break everything. This middleware (run before
+ * validation) drops arguments that came only from such variables; unknown flags typed on the command
+ * line are still rejected.
+ */
+function dropForeignEnvArguments(argv: Record<string, unknown>, y: YargsInternals): void {
+  const options = y.getOptions()
+  const known = new Set<string>()
+  for (const key of Object.keys(options.key)) {
+    known.add(key)
+    known.add(camelCase(key))
+    for (const alias of options.alias[key] ?? []) known.add(alias)
+  }
+  const typed = new Set(
+    process.argv
+      .filter((token) => token.startsWith('--'))
+      .map((token) => token.slice(2).split('=')[0] ?? '')
+      .flatMap((name) => [name, camelCase(name), name.replace(/^no-/, '')]),
+  )
+  for (const variable of Object.keys(process.env)) {
+    if (!variable.startsWith(`${ENV_PREFIX}_`)) continue
+    const name = variable.slice(ENV_PREFIX.length + 1).split('__')[0] ?? ''
+    const keys = [camelCase(name), name.toLowerCase().replace(/_/g, '-')]
+    if (keys.some((key) => known.has(key) || typed.has(key))) continue
+    for (const key of keys) Reflect.deleteProperty(argv, key)
+  }
+}
+
+function adminUrl<T>(y: Argv<T>) {
+  return y.option('url', {
+    type: 'string',
+    default: 'http://127.0.0.1:9464',
+    describe: "Base URL of a running worker's HTTP server (its --metrics-host/--metrics-port)",
+  })
+}
+
+/**
+ * Parses `argv` (without the node and script paths) and runs the command. Resolves with the exit code:
+ * 0 on success, 1 on a usage error or a failed command.
+ */
+export async function runCli(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() }): Promise<number> {
+  let exitCode = 0
+  const parser = yargs(argv)
+    .scriptName('detour-retry')
+    .usage(`$0 <command> [options]\n\n${DESCRIPTION}`)
+    .env(ENV_PREFIX)
+    .middleware(dropForeignEnvArguments as unknown as (args: object) => void, true)
+    .command(
+      'run',
+      'Run the retry worker (until SIGTERM/SIGINT)',
+      (y) =>
+        runOptions(y).example(
+          '$0 run --brokers kafka:9092 --consumer-group orders-app --topics orders --handler ./dist/handler.js',
+          'Serve the retry topic of "orders" for the group "orders-app"',
+        ),
+      async (args) => {
+        exitCode = await runWorkerCommand(toRunSettings(args), io)
+      },
+    )
+    .command(
+      'held',
+      'List the groups a running worker holds (exhausted messages under --exhausted-policy hold)',
+      (y) => adminUrl(y),
+      async (args) => {
+        exitCode = await heldCommand(args.url, io)
+      },
+    )
+    .command(
+      'release',
+      'Release a held group of a running worker: its tombstone is written and the group continues',
+      (y) =>
+        adminUrl(y).option('id', {
+          type: 'string',
+          demandOption: 'set --id to the held message id (see `detour-retry held`)',
+          describe: 'Detour id of the held message (<topic>/<partition>/<offset>)',
+        }),
+      async (args) => {
+        exitCode = await releaseCommand(args.url, args.id, io)
+      },
+    )
+    .demandCommand(1, 'Choose a command: run, held or release (see --help)')
+    .recommendCommands()
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .version(false)
+    .wrap(Math.min(120, process.stdout.columns ?? 120))
+    .exitProcess(false)
+    .fail((message, error, y) => {
+      // A custom fail handler must throw, or yargs would go on and run the command.
+      if (error && !message) throw error
+      y.showHelp((text) => io.stderr.write(`${text}\n\n`))
+      throw new UsageError(message)
+    })
+  try {
+    await parser.parseAsync()
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error
+    io.stderr.write(`detour-retry: ${error.message}\n`)
+    return 1
+  }
+  return exitCode
+}

@@ -1,0 +1,114 @@
+import { collectDefaultMetrics, Registry } from 'prom-client'
+import { createJsonLogger, type Logger } from '@detour/core'
+import { startHttpServer, type RunningHttpServer } from '../http/http-server.js'
+import { createRetryWorker, type RetryWorker } from '../worker/retry-worker.js'
+import { createKafka } from './kafka-client.js'
+import { loadHandler } from './load-handler.js'
+import { redactedSettings, type RunSettings } from './run-options.js'
+
+export interface CliIo {
+  readonly stdout: { write(text: string): unknown }
+  readonly stderr: { write(text: string): unknown }
+  /** Directory the handler path is relative to. */
+  readonly cwd: string
+}
+
+type StopReason = 'SIGTERM' | 'SIGINT' | 'crash'
+
+/**
+ * `detour-retry run`: starts the worker and its HTTP server, waits for SIGTERM/SIGINT (or a consumer
+ * crash), stops gracefully. Exit code 0 when the stop was clean; 1 when work was abandoned, the consumer
+ * crashed, or start-up failed. A second signal exits at once with 1.
+ */
+export async function runWorkerCommand(settings: RunSettings, io: CliIo): Promise<number> {
+  const logger = createJsonLogger({ level: settings.logLevel, stream: io.stderr })
+  logger.info('Starting the Detour retry worker', { config: redactedSettings(settings) })
+  let worker: RetryWorker | undefined
+  let http: RunningHttpServer | undefined
+  let stopRequested: Promise<StopReason> | undefined
+  try {
+    const loaded = await loadHandler(settings.handlerPath, io.cwd)
+    const registry = new Registry()
+    collectDefaultMetrics({ register: registry })
+    worker = createRetryWorker({
+      kafka: createKafka(settings.connection, logger, settings.logLevel),
+      consumerGroup: settings.consumerGroup,
+      topics: settings.topics,
+      groupId: settings.groupId,
+      topicNaming: settings.topicNaming,
+      handler: loaded.handler,
+      classify: loaded.classify,
+      backoff: settings.backoff,
+      maxAttempts: settings.maxAttempts,
+      maxRetryDurationMs: settings.maxRetryDurationMs,
+      exhaustedPolicy: settings.exhaustedPolicy,
+      maxInFlight: settings.maxInFlight,
+      maxBufferedMessages: settings.maxBufferedMessages,
+      commitIntervalMs: settings.commitIntervalMs,
+      consumerConfig: { ...settings.consumer },
+      shutdownTimeoutMs: settings.shutdownTimeoutMs,
+      createTopics: settings.createTopics,
+      logger,
+      registry,
+    })
+    http = await startHttpServer({ port: settings.metricsPort, host: settings.metricsHost, registry, worker, logger })
+    logger.info('HTTP server listening', { url: http.url, endpoints: ['/metrics', '/healthz', '/readyz', '/groups/held', 'POST /groups/release'] })
+    // Listen before starting: a SIGTERM during start-up still stops gracefully.
+    stopRequested = waitForStop(worker)
+    await worker.start()
+  } catch (error) {
+    logger.error('The retry worker could not start', { error: errorFields(error) })
+    await shutdown(worker, http, logger)
+    return 1
+  }
+  const reason = await stopRequested
+  logger.info('Stopping the retry worker', { reason })
+  const clean = await shutdown(worker, http, logger)
+  return reason === 'crash' || !clean ? 1 : 0
+}
+
+function onSecondSignal(): void {
+  process.stderr.write('detour-retry: second signal while stopping; exiting now\n')
+  process.exit(1)
+}
+
+function waitForStop(worker: RetryWorker): Promise<StopReason> {
+  return new Promise((resolve) => {
+    const done = (reason: StopReason): void => {
+      process.off('SIGTERM', onTerm)
+      process.off('SIGINT', onInt)
+      worker.off('crash', onCrash)
+      // From now on a signal means "stop waiting": exit at once.
+      process.on('SIGTERM', onSecondSignal)
+      process.on('SIGINT', onSecondSignal)
+      resolve(reason)
+    }
+    const onTerm = (): void => done('SIGTERM')
+    const onInt = (): void => done('SIGINT')
+    const onCrash = (): void => done('crash')
+    process.once('SIGTERM', onTerm)
+    process.once('SIGINT', onInt)
+    worker.once('crash', onCrash)
+  })
+}
+
+async function shutdown(worker: RetryWorker | undefined, http: RunningHttpServer | undefined, logger: Logger): Promise<boolean> {
+  let clean = true
+  if (worker) {
+    try {
+      const result = await worker.stop()
+      clean = result.clean
+    } catch (error) {
+      clean = false
+      logger.error('Stopping the retry worker failed', { error: errorFields(error) })
+    }
+  }
+  await http?.close()
+  return clean
+}
+
+function errorFields(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { message: String(error) }
+  const code = (error as { code?: unknown }).code
+  return { name: error.name, message: error.message, ...(typeof code === 'string' ? { code } : {}) }
+}

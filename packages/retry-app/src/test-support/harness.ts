@@ -1,0 +1,160 @@
+// Test helpers shared by the retry worker's suites (excluded from the build).
+import type { Admin, EachMessagePayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs'
+import { Registry } from 'prom-client'
+import {
+  buildRedirectRecord,
+  buildRetryRecord,
+  detourTopics,
+  headerString,
+  messageId,
+  type DetourTopics,
+  type RedirectReason,
+} from '@detour/core'
+import { collectMessages, fastConsumerConfig, randomName, type CollectedMessage, type TestBroker } from '@detour/testkit'
+import { createRetryWorker, type RetryWorker } from '../worker/retry-worker.js'
+import type { RetryWorkerOptions } from '../worker/retry-worker-options.js'
+
+export interface Scenario {
+  readonly consumerGroup: string
+  readonly topics: DetourTopics
+}
+
+/** A fresh source topic, consumer group and their Detour topics, all created on the broker. */
+export async function createScenario(broker: TestBroker, partitions = 1): Promise<Scenario> {
+  const source = randomName('orders')
+  const consumerGroup = randomName('app')
+  const topics = detourTopics(source, consumerGroup)
+  for (const topic of [topics.source, topics.retry, topics.redirect, topics.error]) {
+    await broker.createTopic(topic, topic === topics.error ? 1 : partitions)
+  }
+  return { consumerGroup, topics }
+}
+
+export interface RetryInput {
+  /** Source partition (and retry partition). @defaultValue 0 */
+  readonly partition?: number
+  /** Source offset. */
+  readonly offset: number | string
+  /** Message key = group key; `null` for keyless. */
+  readonly key: string | null
+  readonly value?: string
+  readonly headers?: IHeaders
+  readonly reason?: RedirectReason
+  readonly redirectedAt?: Date
+}
+
+/** What the main app writes for one source message: the redirect record and the retry record. */
+export function mainAppRecords(scenario: Scenario, input: RetryInput): { id: string; redirect: Message; retry: Message } {
+  const source = { topic: scenario.topics.source, partition: input.partition ?? 0, offset: String(input.offset) }
+  const id = messageId(source)
+  const groupKey = input.key === null ? null : Buffer.from(input.key)
+  const reason = input.reason ?? 'failure'
+  const now = input.redirectedAt ?? new Date()
+  const redirect = buildRedirectRecord({ source, id, groupKey, reason, consumerGroup: scenario.consumerGroup, now })
+  const retry = buildRetryRecord({
+    source,
+    id,
+    groupKey,
+    reason,
+    consumerGroup: scenario.consumerGroup,
+    now,
+    error: reason === 'failure' ? new Error('first failure in the main app') : undefined,
+    message: {
+      key: groupKey,
+      value: Buffer.from(input.value ?? `value-${String(input.offset)}`),
+      headers: input.headers ?? { 'x-trace': `trace-${String(input.offset)}` },
+      timestamp: '1700000000000',
+    },
+  })
+  return { id, redirect, retry }
+}
+
+/** Simulates the main app: writes the redirect records, then the retry records. Returns the ids. */
+export async function redirect(producer: Producer, scenario: Scenario, inputs: RetryInput[]): Promise<string[]> {
+  const records = inputs.map((input) => mainAppRecords(scenario, input))
+  await producer.send({ topic: scenario.topics.redirect, acks: -1, messages: records.map((r) => r.redirect) })
+  await producer.send({ topic: scenario.topics.retry, acks: -1, messages: records.map((r) => r.retry) })
+  return records.map((r) => r.id)
+}
+
+export interface HandlerCall {
+  readonly id: string
+  readonly topic: string
+  readonly partition: number
+  readonly offset: string
+  readonly key: string | null
+  readonly at: number
+  readonly message: KafkaMessage
+}
+
+export type Behaviour = (call: HandlerCall, attempt: number) => Promise<void> | void
+
+/** A handler that records every call (in call order) and then does what `behaviour` says. */
+export function recordingHandler(behaviour: Behaviour = () => {}): {
+  handler: (payload: EachMessagePayload) => Promise<void>
+  calls: HandlerCall[]
+  attemptsOf(id: string): number
+} {
+  const calls: HandlerCall[] = []
+  const attempts = new Map<string, number>()
+  return {
+    calls,
+    attemptsOf: (id) => attempts.get(id) ?? 0,
+    handler: async ({ topic, partition, message }) => {
+      const id = headerString(message.headers, 'detour-id') ?? '?'
+      const call: HandlerCall = { id, topic, partition, offset: message.offset, key: message.key?.toString() ?? null, at: Date.now(), message }
+      calls.push(call)
+      const attempt = (attempts.get(id) ?? 0) + 1
+      attempts.set(id, attempt)
+      await behaviour(call, attempt)
+    },
+  }
+}
+
+/** A worker wired for the embedded broker: short fetch waits, fast commits, a private registry. */
+export function testWorker(
+  kafka: Kafka,
+  broker: TestBroker,
+  scenario: Scenario,
+  options: Partial<RetryWorkerOptions> & Pick<RetryWorkerOptions, 'handler'>,
+): RetryWorker {
+  return createRetryWorker({
+    kafka,
+    consumerGroup: scenario.consumerGroup,
+    topics: [scenario.topics.source],
+    topicAdmin: broker.topicAdmin,
+    consumerConfig: fastConsumerConfig,
+    commitIntervalMs: 100,
+    backoff: { type: 'constant', delayMs: 20 },
+    handOffBackoff: () => 50,
+    registry: new Registry(),
+    ...options,
+  })
+}
+
+/** Reads a topic from the beginning until `count` records arrived; sorted by partition, then offset. */
+export async function readRecords(kafka: Kafka, topic: string, count: number, timeoutMs = 20_000): Promise<CollectedMessage[]> {
+  const got = await collectMessages(kafka, topic, (c) => c.length >= count, timeoutMs)
+  return got.sort((a, b) => a.partition - b.partition || Number(BigInt(a.message.offset) - BigInt(b.message.offset)))
+}
+
+/** The committed offset of the worker's group for one partition (`-1` when none). */
+export async function committedOffset(admin: Admin, groupId: string, topic: string, partition = 0): Promise<string> {
+  const [result] = await admin.fetchOffsets({ groupId, topics: [topic] })
+  return result?.partitions.find((p) => p.partition === partition)?.offset ?? '-1'
+}
+
+export function header(message: KafkaMessage, name: string): string | undefined {
+  return headerString(message.headers, name)
+}
+
+/** The value of a metric sample (summed over labels matching `labels`). */
+export async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = registry.getSingleMetric(name)
+  if (!metric) return 0
+  const { values } = await metric.get()
+  return values
+    .filter((v) => (v as { metricName?: string }).metricName === undefined || (v as { metricName?: string }).metricName === name)
+    .filter((v) => Object.entries(labels).every(([k, value]) => (v.labels as Record<string, unknown>)[k] === value))
+    .reduce((sum, v) => sum + v.value, 0)
+}

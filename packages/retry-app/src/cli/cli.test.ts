@@ -84,6 +84,13 @@ describe('detour-retry CLI', () => {
     const timing = cli([...base, '--session-timeout-ms', '1000', '--heartbeat-interval-ms', '1000'])
     expect(await timing.exited).toBe(1)
     expect(timing.stderr()).toMatch(/--heartbeat-interval-ms \(1000\) must be below --session-timeout-ms \(1000\)/)
+    // Flags the worker needs as integers are refused as flags, before anything starts.
+    for (const flag of ['--max-retry-duration-ms', '--shutdown-timeout-ms']) {
+      const fraction = cli([...base, flag, '1.5'])
+      expect(await fraction.exited).toBe(1)
+      expect(fraction.stderr()).toContain(`detour-retry: ${flag} must be an integer, got 1.5`)
+      expect(fraction.stderr()).not.toContain('Starting the Detour retry worker')
+    }
     const missing = cli(['run', '--brokers', '127.0.0.1:1'])
     expect(await missing.exited).toBe(1)
     expect(missing.stderr()).toMatch(/Missing required arguments?: consumer-group, topics, handler/)

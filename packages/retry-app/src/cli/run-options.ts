@@ -151,7 +151,19 @@ export function runOptions<T>(yargs: Argv<T>) {
       for (const [flag, value, min] of numbers) {
         if (!Number.isFinite(value) || value < min) throw new Error(`--${flag} must be a number >= ${min}, got ${String(value)}`)
       }
-      const integers = ['max-attempts', 'max-in-flight', 'max-buffered-messages', 'metrics-port', 'commit-interval-ms', 'max-wait-time-ms', 'session-timeout-ms', 'heartbeat-interval-ms', 'rebalance-timeout-ms'] as const
+      const integers = [
+        'max-attempts',
+        'max-retry-duration-ms',
+        'max-in-flight',
+        'max-buffered-messages',
+        'metrics-port',
+        'commit-interval-ms',
+        'max-wait-time-ms',
+        'session-timeout-ms',
+        'heartbeat-interval-ms',
+        'rebalance-timeout-ms',
+        'shutdown-timeout-ms',
+      ] as const
       for (const flag of integers) {
         if (!Number.isInteger(argv[flag])) throw new Error(`--${flag} must be an integer, got ${argv[flag]}`)
       }

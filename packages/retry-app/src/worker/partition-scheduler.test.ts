@@ -70,6 +70,19 @@ describe('PartitionScheduler', () => {
     expect(started).toEqual(['0', '1', '2', '3'])
   })
 
+  it('never puts a malformed record in the group of a real key, whatever its bytes', () => {
+    const { s, started } = scheduler()
+    // A key whose bytes spell a malformed record's private group name; its message is held.
+    const held = entry('0', '\u0001malformed/1')
+    s.add(held)
+    s.hold(held)
+    const bad = createRetryEntry(topics.retry, 0, { offset: '1', headers: {} } as unknown as KafkaMessage, topics, 'app')
+    expect(bad.groupKey).not.toBe(held.groupKey)
+    s.add(bad)
+    // The malformed record does not wait behind the held group.
+    expect(started).toEqual(['0', '1'])
+  })
+
   it('marks records of another consumer group or source topic malformed', () => {
     const foreign = entry('0', 'a')
     expect(createRetryEntry(topics.retry, 0, foreign.message, topics, 'other-app').malformed?.message).toMatch(/consumer group "app"/)
@@ -91,6 +104,29 @@ describe('PartitionScheduler', () => {
     expect(s.resolve(a0)).toBe(true)
     expect(started).toEqual(['0', '1', '2'])
     expect(s.commitOffset()).toBe('2')
+  })
+
+  it('counts the entries of held groups as blocked until the group is released', () => {
+    const { s, started } = scheduler()
+    const [a0, a1, b2, a3] = [entry('0', 'a'), entry('1', 'a'), entry('2', 'b'), entry('3', 'a')]
+    s.add(a0)
+    s.add(a1)
+    s.add(b2)
+    expect(s.blocked).toBe(0)
+    expect(s.hold(a0)).toBe(true)
+    expect(s.blocked).toBe(2)
+    s.add(a3)
+    expect(s.blocked).toBe(3)
+    s.resolve(b2)
+    expect(s.blocked).toBe(3)
+    expect(s.buffered).toBe(3)
+    s.resolve(a0)
+    expect(s.blocked).toBe(0)
+    expect(started).toEqual(['0', '2', '1'])
+    expect(s.hold(a1)).toBe(true)
+    expect(s.blocked).toBe(2)
+    s.drop()
+    expect(s.blocked).toBe(0)
   })
 
   it('ignores records at or below an offset already seen (fetches restart from the commit after a rebalance)', () => {

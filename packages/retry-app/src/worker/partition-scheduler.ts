@@ -33,6 +33,8 @@ export class PartitionScheduler {
   private readonly groups = new Map<string, Fifo<RetryEntry>>()
   private nextOffset: bigint | undefined
   private unresolved = 0
+  /** Unresolved entries of held groups (the held head and everything queued behind it). */
+  private blockedCount = 0
   private dropped = false
 
   private readonly unlink: Array<() => void> = []
@@ -64,6 +66,14 @@ export class PartitionScheduler {
     return this.unresolved
   }
 
+  /**
+   * Unresolved entries that cannot make progress until an operator releases a held group: each held
+   * entry and the entries of its group queued behind it. Backpressure must not wait for them to drain.
+   */
+  get blocked(): number {
+    return this.blockedCount
+  }
+
   get isDropped(): boolean {
     return this.dropped
   }
@@ -82,6 +92,7 @@ export class PartitionScheduler {
     const queue = this.groups.get(entry.groupKey)
     if (queue) {
       queue.push(entry)
+      if (queue.peek()?.state === 'held') this.blockedCount++
       return true
     }
     const fresh = new Fifo<RetryEntry>()
@@ -100,6 +111,7 @@ export class PartitionScheduler {
     if (this.dropped || entry.state === 'resolved') return false
     const queue = this.groups.get(entry.groupKey)
     if (queue?.peek() !== entry) return false
+    if (entry.state === 'held') this.blockedCount -= queue.length
     entry.state = 'resolved'
     this.unresolved--
     queue.shift()
@@ -113,8 +125,10 @@ export class PartitionScheduler {
   /** Marks the head of a group held: it stays unresolved and the group waits. */
   hold(entry: RetryEntry): boolean {
     if (this.dropped || entry.state !== 'active') return false
-    if (this.groups.get(entry.groupKey)?.peek() !== entry) return false
+    const queue = this.groups.get(entry.groupKey)
+    if (queue?.peek() !== entry) return false
     entry.state = 'held'
+    this.blockedCount += queue.length
     return true
   }
 
@@ -139,6 +153,7 @@ export class PartitionScheduler {
     const left = [...this.log].filter((entry) => entry.state !== 'resolved')
     this.groups.clear()
     this.unresolved = 0
+    this.blockedCount = 0
     return left
   }
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Kafka, Producer } from 'kafkajs'
-import { fastConsumerConfig, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
+import { ApiKeys, KafkaErrorCodes, fastConsumerConfig, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
 import { committedOffset, createScenario, header, metricValue, readRecords, recordingHandler, redirect, testWorker } from '../test-support/harness.js'
 
 describe('rebalance', () => {
@@ -40,6 +40,13 @@ describe('rebalance', () => {
 
     const second = recordingHandler()
     const two = testWorker(kafka, broker, scenario, { handler: second.handler, consumerConfig })
+    // The embedded broker answers a SyncGroup that arrives after the leader's with INVALID_REQUEST (a real broker
+    // returns the assignment), and kafkajs then gives the new consumer up for good. The leader is the first worker,
+    // whose JoinGroup is the second one of this rebalance (the new worker's comes first): hold its answer so that
+    // the new worker syncs first. Only the coordinator sees JoinGroups; the other brokers keep theirs unused.
+    for (const id of broker.brokerIds) {
+      broker.injectBrokerErrors(id, ApiKeys.JoinGroup, [{ code: KafkaErrorCodes.NONE }, { code: KafkaErrorCodes.NONE, delayMs: 600 }])
+    }
     try {
       await two.start()
       await waitFor(() => revoked.length === 1, 'one partition to move to the second worker', 20_000)

@@ -73,7 +73,8 @@ export function createRetryEntry(
     topics,
     envelope,
     malformed,
-    groupKey: envelope ? groupKeyToStoreKey(envelope.groupKey, envelope.id) : `\u0001malformed/${message.offset}`,
+    // Outside latin1 (never a real key's store form) and unlike the keyless U+0100 prefix.
+    groupKey: envelope ? groupKeyToStoreKey(envelope.groupKey, envelope.id) : `\u0101malformed/${message.offset}`,
     state: 'queued',
     attempts: 0,
     firstAttemptAt: undefined,

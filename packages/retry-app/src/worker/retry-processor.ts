@@ -9,6 +9,7 @@ import {
   type BackoffFn,
   type DeadLetterReason,
   type ErrorClassifier,
+  type FailureKind,
   type Logger,
   type RetryEnvelope,
 } from '@detour/core'
@@ -121,7 +122,7 @@ export class RetryProcessor {
         entry.firstError = error
         entry.firstFailedAt = new Date()
       }
-      const kind = classifyError(error, this.settings.classify)
+      const kind = this.classify(error, entry, envelope)
       if (kind !== 'transient') {
         this.logger.warn('Handler failed with a non-retriable error; dead-lettering', { ...this.fields(entry, envelope), kind, error })
         const deadLetter = await this.deadLetter(entry, envelope, kind, error, undefined, signals.hard)
@@ -138,6 +139,25 @@ export class RetryProcessor {
       this.logger.debug('Retry failed; backing off', { ...this.fields(entry, envelope), delayMs, error })
       this.metrics.backoffWait.observe({ topic }, delayMs / 1000)
       await sleep(delayMs, signals.soft)
+    }
+  }
+
+  /**
+   * The user classifier, then the default rules. A classifier that throws is a bug in user code: the
+   * default rules decide instead (and it is logged), so the group is never left without an outcome.
+   */
+  private classify(error: unknown, entry: RetryEntry, envelope: RetryEnvelope): FailureKind {
+    try {
+      return classifyError(error, this.settings.classify)
+    } catch (classifierError) {
+      const kind = classifyError(error)
+      this.logger.error('The error classifier threw; using the default classification', {
+        ...this.fields(entry, envelope),
+        kind,
+        error,
+        classifierError,
+      })
+      return kind
     }
   }
 

@@ -221,6 +221,32 @@ describe('retry worker', () => {
     expect(recorder.calls).toHaveLength(1)
   })
 
+  it('falls back to the default rules when the classifier throws, instead of leaving the group stuck', async () => {
+    const scenario = await createScenario(broker)
+    const [first, second] = await redirect(producer, scenario, [
+      { offset: 1, key: 'k' },
+      { offset: 2, key: 'k' },
+    ])
+    const recorder = recordingHandler((call, attempt) => {
+      if (call.id === first && attempt === 1) throw new Error('flaky downstream')
+    })
+    const worker = track(
+      testWorker(kafka, broker, scenario, {
+        handler: recorder.handler,
+        classify: () => {
+          throw new TypeError('bug in the classifier')
+        },
+      }),
+    )
+    await worker.start()
+    // The failure counts as transient (the default for an unknown error): retried, then the group goes on.
+    await waitFor(() => recorder.calls.length === 3, 'the retry and the next message of the group', 10_000)
+    expect(recorder.calls.map((c) => c.id)).toEqual([first, first, second])
+    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '2', 'the commit', 5000)
+    const tombstones = (await readRecords(kafka, scenario.topics.redirect, 4)).filter((r) => r.message.value === null)
+    expect(tombstones.map((t) => header(t.message, 'detour-id'))).toEqual([first, second])
+  })
+
   it('writes a dead letter without its value when the broker rejects it as too large', async () => {
     const scenario = await createScenario(broker)
     const [id] = await redirect(producer, scenario, [{ offset: 1, key: 'k', value: 'big payload' }])

@@ -71,7 +71,14 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
   private assignment: Set<string> | undefined
   private currentState: WorkerState = 'idle'
   private joined = false
+  /** Set when the worker disconnects its clients (stop, failed start): kafkajs must not restart the consumer. */
+  private closing = false
+  /** kafkajs is restarting the crashed consumer: set by CRASH (restart), cleared by GROUP_JOIN or a final CRASH. */
+  private restarting = false
+  private readonly restartSettled = new Set<() => void>()
   private bufferedTotal = 0
+  /** The "buffer full of held groups" warning was logged (reset once it no longer applies). */
+  private warnedHeldFull = false
   private commitLoop: Promise<void> | undefined
   private startPromise: Promise<void> | undefined
   private stopPromise: Promise<StopResult> | undefined
@@ -83,7 +90,19 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
     this.registry = o.registry
     this.logger = childLogger(o.logger, 'detour.retry-worker', { groupId: o.groupId })
     this.metrics = new RetryMetrics(o.registry)
-    this.consumer = o.kafka.consumer({ allowAutoTopicCreation: false, ...o.consumerConfig, groupId: o.groupId })
+    const retry = o.consumerConfig.retry
+    const userRestart = retry?.restartOnFailure
+    // kafkajs restarts a crashed consumer on a timer, even one whose disconnect() already ran: once the worker
+    // shuts down, a restart would bring back a group member (holding partitions, keeping the process alive)
+    // that nobody stops.
+    const restartOnFailure = async (error: Error): Promise<boolean> => !this.closing && (userRestart ? await userRestart(error) : true)
+    this.consumer = o.kafka.consumer({
+      allowAutoTopicCreation: false,
+      ...o.consumerConfig,
+      groupId: o.groupId,
+      // `{ retries: 5 }` is what kafkajs uses when a consumer has no retry settings of its own.
+      retry: retry ? { ...retry, restartOnFailure } : { retries: 5, restartOnFailure },
+    })
     this.producer = o.kafka.producer({
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
@@ -232,6 +251,7 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
       })
     } catch (error) {
       this.logger.error('Retry worker failed to start', { error })
+      this.closing = true
       await this.disconnectQuietly()
       this.currentState = 'stopped'
       throw error
@@ -246,6 +266,7 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
     if (this.startPromise) await this.startPromise.catch(() => undefined)
     if (this.currentState === 'stopped') return this.finishStop({ clean: true, abandoned: 0 })
     this.currentState = 'stopping'
+    this.closing = true
     this.logger.info('Retry worker stopping', { inFlight: this.limiter.inUse, buffered: this.bufferedTotal, timeoutMs })
     let clean = true
     this.soft.abort()
@@ -259,12 +280,48 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
     this.hard.abort()
     this.commitStop.abort()
     await this.commitLoop
-    if (!(await this.commit())) clean = false
+    if (this.restarting && !(await this.awaitRestart(timeoutMs))) clean = false
+    if (!(await this.commit(true))) clean = false
     if (!(await this.disconnectQuietly())) clean = false
     for (const key of [...this.partitions.keys()]) this.dropPartition(key)
     this.currentState = 'stopped'
     this.joined = false
     return this.finishStop({ clean: clean && abandoned === 0, abandoned })
+  }
+
+  /**
+   * Waits (up to `timeoutMs`) until the consumer kafkajs is restarting has joined its group or given up.
+   * Disconnecting in the middle of that join does not stop it: kafkajs would finish the join afterwards and
+   * keep a member in the group that nobody can stop (it holds partitions and the process). Once joined,
+   * the consumer can also commit what was resolved meanwhile.
+   */
+  private async awaitRestart(timeoutMs: number): Promise<boolean> {
+    this.logger.info('kafkajs is restarting the crashed consumer; waiting for it before committing and disconnecting', { timeoutMs })
+    const settled = await new Promise<boolean>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+      const timer = setTimeout(() => {
+        this.restartSettled.delete(done)
+        resolve(false)
+      }, timeoutMs)
+      this.restartSettled.add(done)
+    })
+    if (!settled) {
+      this.logger.warn('The restarting consumer did not join within the shutdown timeout; disconnecting anyway (exit the process so it cannot rejoin)', { timeoutMs })
+      return false
+    }
+    // kafkajs marks its runner running right after GROUP_JOIN: let it, so that the commit and the disconnect reach it.
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    return true
+  }
+
+  private settleRestart(): void {
+    this.restarting = false
+    const waiters = [...this.restartSettled]
+    this.restartSettled.clear()
+    for (const done of waiters) done()
   }
 
   private finishStop(result: StopResult): StopResult {
@@ -324,8 +381,11 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
     }
     const last = batch.messages[batch.messages.length - 1]
     if (last) payload.resolveOffset(last.offset)
-    if (this.bufferedTotal >= this.options.maxBufferedMessages && !this.pausedForBuffer.has(key)) {
+    if (this.bufferedTotal >= this.options.maxBufferedMessages) {
+      // Paused again even when it is marked paused: a partition that delivers is not paused in kafkajs
+      // (a consumer restarted after a crash starts with no paused partitions).
       payload.pause()
+      if (this.pausedForBuffer.has(key)) return
       this.pausedForBuffer.set(key, { topic: batch.topic, partition: batch.partition })
       this.logger.info('Buffer full; pausing the retry partition', {
         topic: batch.topic,
@@ -378,6 +438,8 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
     }
     this.held.add(group, entry, scheduler)
     if (this.listenerCount('held') > 0) this.emit('held', group)
+    // The held group no longer drains: the buffer may already be as low as it gets.
+    this.resumeIfDrained()
   }
 
   private markResolved(entry: RetryEntry, scheduler: PartitionScheduler, kind: ResolutionKind): void {
@@ -397,9 +459,32 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
     this.resumeIfDrained()
   }
 
+  /**
+   * Resumes the partitions paused for the buffer once the records that can still make progress have
+   * drained to half of the room left. Records of held groups (the held record and those queued behind
+   * it) wait for an operator, not for the buffer: counting them as draining would keep partitions
+   * paused forever, other groups and partitions included. Only when held work alone fills the buffer
+   * does everything wait for a release (the memory bound).
+   */
   private resumeIfDrained(): void {
     if (this.pausedForBuffer.size === 0 || this.soft.signal.aborted) return
-    if (this.bufferedTotal > Math.floor(this.options.maxBufferedMessages / 2)) return
+    const max = this.options.maxBufferedMessages
+    let blocked = 0
+    for (const scheduler of this.partitions.values()) blocked += scheduler.blocked
+    if (blocked >= max) {
+      if (!this.warnedHeldFull) {
+        this.warnedHeldFull = true
+        this.logger.warn('The buffer is full of held groups; retry partitions stay paused until a held group is released', {
+          buffered: this.bufferedTotal,
+          blocked,
+          heldGroups: this.held.size,
+          maxBufferedMessages: max,
+        })
+      }
+      return
+    }
+    this.warnedHeldFull = false
+    if (this.bufferedTotal - blocked > Math.floor((max - blocked) / 2)) return
     const partitions = [...this.pausedForBuffer.values()]
     this.pausedForBuffer.clear()
     this.resume(partitions)
@@ -415,6 +500,10 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
   }
 
   private onGroupJoin(memberAssignment: IMemberAssignment): void {
+    if (this.currentState === 'stopped') {
+      this.logger.warn('The retry consumer joined its group after the worker stopped (kafkajs finished a restart late); exit the process to leave the group')
+      return
+    }
     const next = new Set<string>()
     const assigned: Array<{ topic: string; partition: number }> = []
     for (const [topic, partitions] of Object.entries(memberAssignment)) {
@@ -433,6 +522,9 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
       if (scheduler) this.dropPartition(key)
     }
     this.assignment = next
+    this.reapplyPauses()
+    // Dropped partitions freed buffer room: partitions paused for the buffer may go on.
+    if (revoked.length > 0) this.resumeIfDrained()
     // kafkajs skips commits while its runner restarts: commit the kept partitions again in the new generation.
     for (const scheduler of this.partitions.values()) scheduler.committedOffset = undefined
     const wasReady = this.ready
@@ -440,6 +532,24 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
     this.logger.info('Retry consumer joined its group', { assigned, revoked, partitions: next.size })
     if (this.listenerCount('rebalanced') > 0) this.emit('rebalanced', { assigned, revoked })
     if (!wasReady && this.ready && this.listenerCount('ready') > 0) this.emit('ready')
+    if (this.restarting) this.settleRestart()
+  }
+
+  /**
+   * After a crash, kafkajs restarts the consumer with a new consumer group whose partitions are all
+   * resumed. GROUP_JOIN comes before the first fetch of the new session: pause again what this worker
+   * keeps paused (the partitions paused for the buffer, or everything while stopping).
+   */
+  private reapplyPauses(): void {
+    try {
+      if (this.soft.signal.aborted) {
+        this.consumer.pause(this.retryTopics.map((topic) => ({ topic })))
+      } else if (this.pausedForBuffer.size > 0) {
+        this.consumer.pause([...this.pausedForBuffer.values()].map(({ topic, partition }) => ({ topic, partitions: [partition] })))
+      }
+    } catch (error) {
+      this.reportError('Could not pause retry partitions again after the consumer joined its group', error)
+    }
   }
 
   /** Forgets a partition: queued work is abandoned, in-flight work ends without resolving or committing. */
@@ -461,9 +571,12 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
   private onCrash(error: Error, restart: boolean): void {
     this.joined = false
     if (restart) {
+      this.restarting = true
       this.logger.warn('Retry consumer crashed; kafkajs restarts it', { error })
       return
     }
+    // kafkajs gave up (or was told not to restart while the worker stops).
+    if (this.restarting) this.settleRestart()
     if (this.currentState === 'stopping' || this.currentState === 'stopped') return
     this.currentState = 'failed'
     this.logger.error('Retry consumer crashed and will not restart; stop the worker', { error })
@@ -482,8 +595,11 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
     }
   }
 
-  /** Commits each partition up to its lowest unresolved offset. Returns false when the commit failed. */
-  private async commit(): Promise<boolean> {
+  /**
+   * Commits each partition up to its lowest unresolved offset. Returns false when the offsets could not be
+   * committed (`final`: the commit of a stop, whose result decides whether the stop is clean).
+   */
+  private async commit(final = false): Promise<boolean> {
     const targets: Array<{ scheduler: PartitionScheduler; offset: string }> = []
     for (const scheduler of this.partitions.values()) {
       const offset = scheduler.commitOffset()
@@ -491,11 +607,25 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
     }
     if (targets.length === 0) return true
     const offsets = targets.map(({ scheduler, offset }) => ({ topic: scheduler.topic, partition: scheduler.partition, offset }))
+    // kafkajs' commitOffsets() resolves without committing anything while its consumer is not running (it
+    // crashed and is being restarted): only its COMMIT_OFFSETS event says that the broker stored the offsets.
+    let stored = false
+    const stopListening = this.consumer.on(this.consumer.events.COMMIT_OFFSETS, () => {
+      stored = true
+    })
     try {
       await this.consumer.commitOffsets(offsets)
     } catch (error) {
       this.metrics.commitFailures.inc()
       this.reportError('Committing retry offsets failed; retrying at the next interval', error, { offsets })
+      return false
+    } finally {
+      stopListening()
+    }
+    if (!stored) {
+      const message = 'Retry offsets not committed: the consumer is not running (kafkajs is restarting it)'
+      if (final) this.logger.warn(message, { offsets })
+      else this.logger.debug(message, { offsets })
       return false
     }
     for (const { scheduler, offset } of targets) scheduler.committedOffset = offset

@@ -73,7 +73,10 @@ export interface StopOptions {
 }
 
 export interface StopResult {
-  /** True when nothing was abandoned and no error occurred while stopping. */
+  /**
+   * True when nothing was abandoned, the final commit reached the broker (or nothing was left to commit),
+   * and no error occurred while stopping.
+   */
   readonly clean: boolean
   /** In-flight messages abandoned at the timeout (not committed: they are processed again after a restart). */
   readonly abandoned: number

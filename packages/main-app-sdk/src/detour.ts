@@ -114,6 +114,7 @@ export class Detour extends EventEmitter<DetourEvents> {
       logger: this.logger,
       assignedPending: () => this.assignedStats().pendingIds,
       whenStarted: () => this.whenStarted(),
+      isRunning: () => this.state === 'running',
       isStopping: () => this.state === 'stopping' || this.state === 'stopped',
     })
     this.attach()

@@ -79,7 +79,12 @@ function offsetOf(id: string): string {
  */
 export class GroupStore {
   readonly maxPendingIds: number
-  private readonly partitions = new Map<string, PartitionGroups>()
+  /**
+   * topic → partition → groups. Nested maps rather than one map keyed by a `topic/partition` string:
+   * every `hasPending` (one per consumed message) would otherwise build and hash a new string.
+   */
+  private readonly topics = new Map<string, Map<number, PartitionGroups>>()
+  private partitionCount = 0
   private pendingTotal = 0
 
   constructor(options: GroupStoreOptions = {}) {
@@ -90,33 +95,41 @@ export class GroupStore {
     this.maxPendingIds = max
   }
 
-  private static slot(topic: string, partition: number): string {
-    return `${topic}\u0000${partition}`
+  private groupsOf(topic: string, partition: number): PartitionGroups | undefined {
+    return this.topics.get(topic)?.get(partition)
   }
 
   /** Starts (or restarts) tracking a partition with an empty state. */
   resetPartition(topic: string, partition: number): void {
     this.dropPartition(topic, partition)
-    this.partitions.set(GroupStore.slot(topic, partition), new PartitionGroups())
+    let partitions = this.topics.get(topic)
+    if (!partitions) {
+      partitions = new Map()
+      this.topics.set(topic, partitions)
+    }
+    partitions.set(partition, new PartitionGroups())
+    this.partitionCount++
   }
 
   /** Forgets a partition (revoked). */
   dropPartition(topic: string, partition: number): void {
-    const slot = GroupStore.slot(topic, partition)
-    const groups = this.partitions.get(slot)
-    if (groups) {
+    const partitions = this.topics.get(topic)
+    const groups = partitions?.get(partition)
+    if (partitions && groups) {
       this.pendingTotal -= groups.pending
-      this.partitions.delete(slot)
+      partitions.delete(partition)
+      this.partitionCount--
+      if (partitions.size === 0) this.topics.delete(topic)
     }
   }
 
   hasPartition(topic: string, partition: number): boolean {
-    return this.partitions.has(GroupStore.slot(topic, partition))
+    return this.groupsOf(topic, partition) !== undefined
   }
 
   /** Adds a pending id. Returns false when it was already pending or the partition is not tracked. */
   add(topic: string, partition: number, groupKey: string, id: string): boolean {
-    const groups = this.partitions.get(GroupStore.slot(topic, partition))
+    const groups = this.groupsOf(topic, partition)
     if (!groups) return false
     const added = groups.add(groupKey, offsetOf(id))
     if (added) this.pendingTotal++
@@ -125,7 +138,7 @@ export class GroupStore {
 
   /** Releases a pending id. Returns false when it was not pending (unknown id). */
   release(topic: string, partition: number, groupKey: string, id: string): boolean {
-    const groups = this.partitions.get(GroupStore.slot(topic, partition))
+    const groups = this.groupsOf(topic, partition)
     if (!groups) return false
     const released = groups.release(groupKey, offsetOf(id))
     if (released) this.pendingTotal--
@@ -134,24 +147,24 @@ export class GroupStore {
 
   /** True when the group has pending ids: its new messages must wait behind them. */
   hasPending(topic: string, partition: number, groupKey: string): boolean {
-    return this.partitions.get(GroupStore.slot(topic, partition))?.groups.has(groupKey) ?? false
+    return this.groupsOf(topic, partition)?.groups.has(groupKey) ?? false
   }
 
   /** True when this exact id is pending. */
   isPending(topic: string, partition: number, groupKey: string, id: string): boolean {
-    return this.partitions.get(GroupStore.slot(topic, partition))?.has(groupKey, offsetOf(id)) ?? false
+    return this.groupsOf(topic, partition)?.has(groupKey, offsetOf(id)) ?? false
   }
 
   /** Pending ids of one group, oldest first (diagnostics; O(group size)). */
   pendingIds(topic: string, partition: number, groupKey: string): string[] {
-    const current = this.partitions.get(GroupStore.slot(topic, partition))?.groups.get(groupKey)
+    const current = this.groupsOf(topic, partition)?.groups.get(groupKey)
     if (current === undefined) return []
     const offsets = typeof current === 'string' ? [current] : [...current]
     return offsets.map((offset) => `${topic}/${partition}/${offset}`)
   }
 
   partitionPending(topic: string, partition: number): number {
-    return this.partitions.get(GroupStore.slot(topic, partition))?.pending ?? 0
+    return this.groupsOf(topic, partition)?.pending ?? 0
   }
 
   get pendingCount(): number {
@@ -165,11 +178,11 @@ export class GroupStore {
 
   stats(): StoreStats {
     let groups = 0
-    for (const partition of this.partitions.values()) groups += partition.groups.size
+    for (const partitions of this.topics.values()) for (const partition of partitions.values()) groups += partition.groups.size
     return {
       pendingIds: this.pendingTotal,
       groups,
-      partitions: this.partitions.size,
+      partitions: this.partitionCount,
       utilisation: this.pendingTotal / this.maxPendingIds,
     }
   }

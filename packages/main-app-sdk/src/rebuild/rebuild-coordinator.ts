@@ -34,6 +34,11 @@ export interface PartitionReadiness {
  */
 export class RebuildCoordinator {
   private readonly slots = new Map<string, Slot & { topic: string; partition: number }>()
+  /**
+   * The same slots by topic, then partition: the per-message readiness check looks them up without
+   * building a `topic/partition` string.
+   */
+  private readonly byTopic = new Map<string, Map<number, Slot>>()
   private generation = 0
   private rebuildStartedAt: number | undefined
   private stopped = false
@@ -60,7 +65,7 @@ export class RebuildCoordinator {
           existing.ready = false
           existing.target = undefined
         } else {
-          this.slots.set(key, { topic, partition, ready: false, target: undefined, waiters: [] })
+          this.addSlot(key, { topic, partition, ready: false, target: undefined, waiters: [] })
         }
         fresh.push({ topic, partition })
       }
@@ -69,6 +74,7 @@ export class RebuildCoordinator {
     for (const [key, slot] of this.slots) {
       if (!next.has(key)) {
         this.slots.delete(key)
+        this.byTopic.get(slot.topic)?.delete(slot.partition)
         revoked.push({ topic: slot.topic, partition: slot.partition })
         for (const wake of slot.waiters) wake()
       }
@@ -80,13 +86,23 @@ export class RebuildCoordinator {
     return revoked
   }
 
+  private addSlot(key: string, slot: Slot & { topic: string; partition: number }): void {
+    this.slots.set(key, slot)
+    let partitions = this.byTopic.get(slot.topic)
+    if (!partitions) {
+      partitions = new Map()
+      this.byTopic.set(slot.topic, partitions)
+    }
+    partitions.set(slot.partition, slot)
+  }
+
   /** A partition not announced by a group event (defensive): rebuild it on first sight. */
   private ensureSlot(topic: string, partition: number): Slot {
     const key = RebuildCoordinator.key(topic, partition)
     let slot = this.slots.get(key)
     if (!slot) {
       slot = { topic, partition, ready: false, target: undefined, waiters: [] }
-      this.slots.set(key, slot)
+      this.addSlot(key, slot)
       void this.takeTargets(this.generation, [{ topic, partition }]).catch((error: unknown) => {
         this.options.onError(error instanceof Error ? error : new Error(String(error)))
       })
@@ -151,8 +167,9 @@ export class RebuildCoordinator {
     return this.slots.has(RebuildCoordinator.key(topic, partition))
   }
 
+  /** True when the partition is assigned and rebuilt (then {@link waitReady} would return at once). */
   isPartitionReady(topic: string, partition: number): boolean {
-    return this.slots.get(RebuildCoordinator.key(topic, partition))?.ready ?? false
+    return this.byTopic.get(topic)?.get(partition)?.ready ?? false
   }
 
   allReady(): boolean {

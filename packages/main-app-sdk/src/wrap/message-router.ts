@@ -29,10 +29,18 @@ export interface MessageRouterDeps {
   /** Pending ids over the assigned partitions (backpressure). */
   readonly assignedPending: () => number
   readonly whenStarted: () => Promise<void>
+  /** True once started and not stopping: then {@link whenStarted} would resolve at once. */
+  readonly isRunning: () => boolean
   readonly isStopping: () => boolean
 }
 
 type RouteReason = 'failure' | 'ordering' | 'resumed'
+
+interface RoutingKey {
+  readonly id: string
+  readonly groupKey: GroupKey
+  readonly storeKey: string
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -51,64 +59,145 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  */
 export class MessageRouter {
   readonly paused = new Set<string>()
+  private readonly processedByTopic = new Map<string, { inc(): void }>()
 
   constructor(private readonly deps: MessageRouterDeps) {}
 
   wrap(handler: EachMessageHandler): EachMessageHandler {
     if (typeof handler !== 'function') throw new DetourConfigError('handler', 'eachMessage needs your handler function')
-    return (payload) => this.route(handler, payload)
+    const { store, rebuild, topics } = this.deps
+    return (payload) => {
+      const { topic, partition } = payload
+      // Fast path (running, partition rebuilt, nothing pending in it): call the handler directly, with
+      // no extra async frame and no id or group key computed.
+      if (this.deps.isRunning() && rebuild.isPartitionReady(topic, partition) && store.partitionPending(topic, partition) === 0) {
+        const detourTopics = topics.get(topic)
+        if (detourTopics) {
+          let result: Promise<void> | undefined
+          try {
+            result = handler(payload)
+          } catch (error) {
+            return this.afterFailure(handler, payload, detourTopics, undefined, 1, error)
+          }
+          if (result === undefined || typeof result.then !== 'function') {
+            this.processedCounter(topic).inc()
+            return Promise.resolve()
+          }
+          return result.then(
+            () => this.processedCounter(topic).inc(),
+            (error: unknown) => this.afterFailure(handler, payload, detourTopics, undefined, 1, error),
+          )
+        }
+      }
+      return this.route(handler, payload)
+    }
   }
 
   private async route(handler: EachMessageHandler, payload: EachMessagePayload): Promise<void> {
-    const { options, topics, store, rebuild, metrics } = this.deps
+    const { options, topics, store, rebuild } = this.deps
     const { topic, partition, message } = payload
     const detourTopics = topics.get(topic)
     if (!detourTopics) {
       throw new DetourConfigError('topics', `received a message from "${topic}", which is not in options.topics: add it so its failures can be routed`)
     }
-    await this.deps.whenStarted()
-    await rebuild.waitReady(topic, partition, () => payload.heartbeat(), options.rebuildTimeoutMs)
+    // Steady state (running, partition rebuilt): no await before the handler. Each await of an
+    // already-settled promise still costs a trip through the microtask queue, on every message.
+    if (!this.deps.isRunning()) await this.deps.whenStarted()
+    if (!rebuild.isPartitionReady(topic, partition)) {
+      await rebuild.waitReady(topic, partition, () => payload.heartbeat(), options.rebuildTimeoutMs)
+    }
 
     const source = { topic, partition, offset: message.offset }
-    const id = messageId(source)
-    let groupKey: GroupKey
-    try {
-      groupKey = resolveGroupKey(options.groupKey, message, topic, partition)
-    } catch (error) {
-      const ctx = this.context(detourTopics, source, payload, id, null)
-      await this.deadLetter(ctx, 'unprocessable', error, 0)
-      return
-    }
-    const ctx = this.context(detourTopics, source, payload, id, groupKey)
-    const storeKey = groupKeyToStoreKey(groupKey, id)
-
-    if (store.hasPending(topic, partition, storeKey)) {
-      const resumed = store.isPending(topic, partition, storeKey, id)
-      await this.redirect(ctx, payload, storeKey, resumed ? 'resumed' : 'ordering')
-      return
-    }
-
-    for (let attempt = 1; ; attempt++) {
+    // The id and group key are needed only when the partition has pending ids or the message fails:
+    // a partition with nothing pending (the common case) skips both.
+    let key: RoutingKey | undefined
+    if (store.partitionPending(topic, partition) > 0) {
       try {
-        await handler(payload)
-        metrics.processed.inc({ topic })
-        return
+        key = this.routingKey(source, message)
       } catch (error) {
-        if (error instanceof DetourHandOffError) throw error
-        const kind = classifyError(error, options.classify)
-        if (kind !== 'transient') {
-          await this.deadLetter(ctx, kind, error, attempt)
-          return
-        }
-        if (attempt <= options.inPlaceRetries && !this.deps.isStopping()) {
-          metrics.inPlaceRetries.inc({ topic })
-          await this.sleepWithHeartbeat(options.inPlaceBackoff(attempt), payload)
-          continue
-        }
-        await this.redirect(ctx, payload, storeKey, 'failure', error)
+        await this.deadLetter(this.context(detourTopics, source, payload, messageId(source), null), 'unprocessable', error, 0)
+        return
+      }
+      if (store.hasPending(topic, partition, key.storeKey)) {
+        const resumed = store.isPending(topic, partition, key.storeKey, key.id)
+        await this.redirect(this.context(detourTopics, source, payload, key.id, key.groupKey), payload, key.storeKey, resumed ? 'resumed' : 'ordering')
         return
       }
     }
+
+    try {
+      await handler(payload)
+    } catch (error) {
+      await this.afterFailure(handler, payload, detourTopics, key, 1, error)
+      return
+    }
+    this.processedCounter(topic).inc()
+  }
+
+  /** A handler attempt failed: classify, retry in place, dead-letter or redirect. */
+  private async afterFailure(
+    handler: EachMessageHandler,
+    payload: EachMessagePayload,
+    detourTopics: DetourTopics,
+    knownKey: RoutingKey | undefined,
+    failedAttempt: number,
+    firstError: unknown,
+  ): Promise<void> {
+    const { options, metrics } = this.deps
+    const { topic, partition, message } = payload
+    const source = { topic, partition, offset: message.offset }
+    let key = knownKey
+    let error = firstError
+    for (let attempt = failedAttempt; ; attempt++) {
+      if (attempt > failedAttempt) {
+        try {
+          await handler(payload)
+          this.processedCounter(topic).inc()
+          return
+        } catch (retryError) {
+          error = retryError
+        }
+      }
+      if (error instanceof DetourHandOffError) throw error
+      if (key === undefined) {
+        try {
+          key = this.routingKey(source, message)
+        } catch (keyError) {
+          await this.deadLetter(this.context(detourTopics, source, payload, messageId(source), null), 'unprocessable', keyError, attempt)
+          return
+        }
+      }
+      // Built only on failure: the successful path (most messages) needs no hand-off context.
+      const ctx = this.context(detourTopics, source, payload, key.id, key.groupKey)
+      const kind = classifyError(error, options.classify)
+      if (kind !== 'transient') {
+        await this.deadLetter(ctx, kind, error, attempt)
+        return
+      }
+      if (attempt <= options.inPlaceRetries && !this.deps.isStopping()) {
+        metrics.inPlaceRetries.inc({ topic })
+        await this.sleepWithHeartbeat(options.inPlaceBackoff(attempt), payload)
+        continue
+      }
+      await this.redirect(ctx, payload, key.storeKey, 'failure', error)
+      return
+    }
+  }
+
+  private routingKey(source: HandOffContext['source'], message: EachMessagePayload['message']): RoutingKey {
+    const id = messageId(source)
+    const groupKey = resolveGroupKey(this.deps.options.groupKey, message, source.topic, source.partition)
+    return { id, groupKey, storeKey: groupKeyToStoreKey(groupKey, id) }
+  }
+
+  /** Labelled counter children cached per topic: prom-client hashes label sets on every `inc({...})`. */
+  private processedCounter(topic: string): { inc(): void } {
+    let child = this.processedByTopic.get(topic)
+    if (!child) {
+      child = this.deps.metrics.processed.labels({ topic })
+      this.processedByTopic.set(topic, child)
+    }
+    return child
   }
 
   private context(topics: DetourTopics, source: HandOffContext['source'], payload: EachMessagePayload, id: string, groupKey: GroupKey): HandOffContext {

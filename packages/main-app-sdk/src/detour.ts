@@ -177,9 +177,8 @@ export class Detour extends EventEmitter<DetourEvents> {
           if (!this.store.hasPartition(topics.source, partition)) this.store.resetPartition(topics.source, partition)
         }
       }
-      await this.admin.connect()
-      if (this.ownsProducer) await this.producer.connect()
-      await this.follower.start()
+      // Independent connections: in parallel, so start-up (and the rebuild it begins) is not serialised.
+      await Promise.all([this.admin.connect(), this.ownsProducer ? this.producer.connect() : Promise.resolve(), this.follower.start()])
     } catch (error) {
       this.state = 'stopped'
       await this.disconnectAll()

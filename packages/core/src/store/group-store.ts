@@ -75,7 +75,7 @@ function offsetOf(id: string): string {
 /**
  * The in-memory ordering state of the main app: per assigned source partition, group key → ordered
  * pending ids. All checks and releases are O(1). Ids are the Detour message ids
- * (`<topic>/<partition>/<offset>`); group keys are store keys (see `groupKeyToStoreKey`).
+ * (`<topic>/<partition>/<offset>`) or, equivalently, the bare offset (topic and partition are the slot's); group keys are store keys (see `groupKeyToStoreKey`).
  */
 export class GroupStore {
   readonly maxPendingIds: number

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { Consumer, ConsumerConfig, Kafka } from 'kafkajs'
+import type { Consumer, ConsumerConfig, IHeaders, Kafka } from 'kafkajs'
 import { decodeRedirectRecord, DetourTimeoutError, groupKeyToStoreKey, parseMessageId, type GroupStore, type Logger } from '@detour/core'
 import type { SdkMetrics } from '../metrics/sdk-metrics.js'
 
@@ -31,6 +31,8 @@ export class RedirectFollower {
   private consumer: Consumer | undefined
   private readonly positions = new Map<string, bigint>()
   private joined = false
+  private joinedPromise: Promise<void> | undefined
+  private joinTimer: NodeJS.Timeout | undefined
 
   constructor(private readonly options: RedirectFollowerOptions) {}
 
@@ -57,6 +59,8 @@ export class RedirectFollower {
     this.consumer = consumer
     const joined = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new DetourTimeoutError(`The redirect follower did not join within ${joinTimeoutMs} ms`)), joinTimeoutMs)
+      timer.unref()
+      this.joinTimer = timer
       consumer.on(consumer.events.GROUP_JOIN, () => {
         this.joined = true
         clearTimeout(timer)
@@ -74,7 +78,7 @@ export class RedirectFollower {
     })
     await consumer.connect()
     await consumer.subscribe({ topics: [...sources.keys()], fromBeginning: true })
-    await consumer.run({
+    const run = consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
         this.apply(batch.topic, batch.partition, batch.messages)
@@ -86,7 +90,23 @@ export class RedirectFollower {
         this.options.onProgress(source, batch.partition, this.positions.get(slot) ?? next)
       },
     })
-    await joined
+    // Not awaited: kafkajs' run() resolves only after the group join. Start-up returns once connected
+    // and subscribed, so the application's own consumer joins while the follower joins and replays
+    // (its partitions stay gated until the replay passes their high watermarks). A failed or timed-out
+    // join is reported through onError.
+    this.joinedPromise = Promise.all([run, joined]).then(
+      () => undefined,
+      (error: unknown) => {
+        const failure = error instanceof Error ? error : new Error(String(error))
+        logger.error('The redirect follower could not join its group', { error: failure })
+        this.options.onError(failure)
+      },
+    )
+  }
+
+  /** Resolves once the follower joined its group (or failed to, which is reported through onError). */
+  whenJoined(): Promise<void> {
+    return this.joinedPromise ?? Promise.resolve()
   }
 
   private apply(redirectTopic: string, partition: number, messages: ReadonlyArray<{ offset: string; key: Buffer | null; value: Buffer | null; headers?: import('kafkajs').IHeaders }>): void {
@@ -97,6 +117,7 @@ export class RedirectFollower {
     if (!store.hasPartition(source, partition)) store.resetPartition(source, partition)
     // Every id of this redirect partition should start with this prefix (see `belongsHere`).
     const prefix = `${source}/${partition}/`
+    const prefixBytes = Buffer.from(prefix, 'latin1')
     // Counted here and added to the counters once per batch: a labelled `inc` per record costs about as
     // much as decoding the record. Nothing can read the counters while this synchronous loop runs.
     let pending = 0
@@ -107,6 +128,19 @@ export class RedirectFollower {
         // Offsets below `from` were applied already (replay after a restart of this consumer); on the
         // first pass `from` is 0 and no offset is below it, so the BigInt parse is skipped.
         if (from > 0n && BigInt(message.offset) < from) continue
+        const fast = fastDecode(message, prefixBytes)
+        if (fast !== undefined) {
+          // The store accepts a bare offset as the id (topic and partition are those of the slot).
+          if (fast.pending) {
+            store.add(source, partition, fast.storeKey, fast.offset)
+            pending++
+          } else if (store.release(source, partition, fast.storeKey, fast.offset)) {
+            released++
+          } else {
+            unknown++
+          }
+          continue
+        }
         let entry
         try {
           entry = decodeRedirectRecord(message)
@@ -142,7 +176,48 @@ export class RedirectFollower {
     const consumer = this.consumer
     this.consumer = undefined
     this.joined = false
+    if (this.joinTimer) clearTimeout(this.joinTimer)
     if (consumer) await consumer.disconnect()
+  }
+}
+
+const SEPARATOR = 0x7c // '|'
+const ID_HEADER = 'detour-id'
+
+/**
+ * Decodes the common, well-formed redirect record without building strings it does not need: the key
+ * must be `<group key>|<prefix><digits>` (or `<prefix><digits>` for keyless), and a `detour-id` header,
+ * if present, must equal the id bytes. Anything else returns `undefined` and takes the full decoder
+ * (which validates and reports). Equivalent to `decodeRedirectRecord` + `groupKeyToStoreKey` for the
+ * records it accepts.
+ */
+export function fastDecode(
+  message: { key: Buffer | null; value: Buffer | null; headers?: IHeaders },
+  prefix: Buffer,
+): { pending: boolean; storeKey: string; offset: string } | undefined {
+  const key = message.key
+  if (key === null || key.length === 0) return undefined
+  const at = key.lastIndexOf(SEPARATOR)
+  const idStart = at + 1
+  const digitsStart = idStart + prefix.length
+  const digits = key.length - digitsStart
+  if (digits < 1 || digits > 19) return undefined
+  if (key.compare(prefix, 0, prefix.length, idStart, digitsStart) !== 0) return undefined
+  for (let i = digitsStart; i < key.length; i++) {
+    const c = key[i]!
+    if (c < 0x30 || c > 0x39) return undefined
+  }
+  const header = message.headers?.[ID_HEADER]
+  if (header !== undefined) {
+    const value = Array.isArray(header) ? header[0] : header
+    if (value === undefined) return undefined
+    const matches = typeof value === 'string' ? value === key.toString('latin1', idStart) : key.subarray(idStart).equals(value)
+    if (!matches) return undefined
+  }
+  return {
+    pending: message.value !== null,
+    storeKey: at === -1 ? `\u0100${key.toString('latin1', idStart)}` : key.toString('latin1', 0, at),
+    offset: key.toString('latin1', digitsStart),
   }
 }
 

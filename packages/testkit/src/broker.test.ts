@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KafkaJSError, type Kafka } from 'kafkajs'
-import { ApiKeys, KafkaErrorCodes, collectMessages, fastConsumerConfig, randomName, startBroker, testKafka, waitFor, type TestBroker } from './index.js'
+import { ApiKeys, KafkaErrorCodes, collectMessages, fastConsumerConfig, randomName, sleep, startBroker, testKafka, waitFor, type TestBroker } from './index.js'
 
 describe('test broker', () => {
   let broker: TestBroker
@@ -92,13 +92,20 @@ describe('test broker', () => {
     }
     const topic = randomName('topic')
     await broker.createTopic(topic, 2)
-    const producer = kafka.producer({ retry: { retries: 10, initialRetryTime: 50 } })
+    const producer = kafka.producer({ retry: { retries: 20, initialRetryTime: 50, maxRetryTime: 500 } })
     await producer.connect()
-    const [id] = broker.brokerIds
-    broker.setBrokerDown(id!)
-    const pending = producer.send({ topic, messages: [{ partition: 0, value: 'a' }, { partition: 1, value: 'b' }] })
-    setTimeout(() => broker.setBrokerUp(id!), 500)
-    await pending
+    // Every broker refuses connections: the send cannot complete until they are back.
+    for (const id of broker.brokerIds) broker.setBrokerDown(id)
+    let sentAt = 0
+    const sending = producer.send({ topic, messages: [{ partition: 0, value: 'a' }, { partition: 1, value: 'b' }] }).then(() => {
+      sentAt = Date.now()
+    })
+    await sleep(800)
+    expect(sentAt).toBe(0)
+    const upAt = Date.now()
+    for (const id of broker.brokerIds) broker.setBrokerUp(id)
+    await sending
+    expect(sentAt).toBeGreaterThanOrEqual(upAt)
     await producer.disconnect()
   })
 })

@@ -86,6 +86,7 @@ export class EmbeddedBroker implements TestBroker {
   }
 
   async createTopic(name: string, partitions: number, settings: TopicSettings = {}): Promise<void> {
+    if (!this.mc) throw new Error('The embedded broker is stopped')
     const existing = this.topics.get(name) ?? (await this.metadataPartitions(name))
     if (existing !== undefined) {
       if (existing !== partitions) throw new Error(`Topic ${name} exists with ${existing} partitions, not ${partitions}`)

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import type { Admin, EachMessageHandler, Producer } from 'kafkajs'
+import { Partitioners, type Admin, type EachMessageHandler, type Producer } from 'kafkajs'
 import { Registry } from 'prom-client'
 import {
   DetourError,
@@ -81,7 +81,7 @@ export class Detour extends EventEmitter<DetourEvents> {
       }
     })
     this.ownsProducer = this.options.producer === undefined
-    this.producer = this.options.producer ?? kafka.producer({ allowAutoTopicCreation: false })
+    this.producer = this.options.producer ?? kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
     this.admin = kafka.admin()
     const sources = new Map([...this.topics.values()].map((t) => [t.redirect, t.source]))
     this.follower = new RedirectFollower({

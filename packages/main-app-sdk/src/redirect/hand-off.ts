@@ -12,8 +12,12 @@ import {
   type SourceCoordinates,
 } from '@detour/core'
 
-/** Broker error types meaning "this record can never be written as it is". */
-const RECORD_REJECTED = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE'])
+/**
+ * Broker error types meaning "this record can never be written as it is". Only size errors: Kafka and
+ * kafkajs treat CORRUPT_MESSAGE as retriable (a transport problem), and dead-lettering a healthy message
+ * for it would be wrong — such failures are hand-off failures, and the message is delivered again.
+ */
+const RECORD_REJECTED = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE'])
 
 /** True when a produce failed because of the record itself (size, format), not the cluster. */
 export function isRecordRejected(error: unknown): boolean {

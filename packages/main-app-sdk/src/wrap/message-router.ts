@@ -115,7 +115,7 @@ export class MessageRouter {
       try {
         key = this.routingKey(source, message)
       } catch (error) {
-        await this.deadLetter(this.context(detourTopics, source, payload, messageId(source), null), 'unprocessable', error, 0)
+        await this.deadLetter(this.context(detourTopics, source, payload, messageId(source), null), 'unprocessable', error, 0, payload)
         return
       }
       if (store.hasPending(topic, partition, key.storeKey)) {
@@ -163,7 +163,7 @@ export class MessageRouter {
         try {
           key = this.routingKey(source, message)
         } catch (keyError) {
-          await this.deadLetter(this.context(detourTopics, source, payload, messageId(source), null), 'unprocessable', keyError, attempt)
+          await this.deadLetter(this.context(detourTopics, source, payload, messageId(source), null), 'unprocessable', keyError, attempt, payload)
           return
         }
       }
@@ -171,7 +171,7 @@ export class MessageRouter {
       const ctx = this.context(detourTopics, source, payload, key.id, key.groupKey)
       const kind = classifyError(error, options.classify)
       if (kind !== 'transient') {
-        await this.deadLetter(ctx, kind, error, attempt)
+        await this.deadLetter(ctx, kind, error, attempt, payload)
         return
       }
       if (attempt <= options.inPlaceRetries && !this.deps.isStopping()) {
@@ -210,10 +210,10 @@ export class MessageRouter {
     const headerReason = reason === 'failure' ? 'failure' : 'ordering'
     if (reason !== 'resumed') await this.waitForRoom(payload)
     try {
-      await handOff.writeRedirect(ctx, headerReason)
+      await this.heartbeating(payload, handOff.writeRedirect(ctx, headerReason))
     } catch (writeError) {
       if (isRecordRejected((writeError as DetourHandOffError).cause)) {
-        await this.deadLetter(ctx, 'record-too-large', writeError, 1)
+        await this.deadLetter(ctx, 'record-too-large', writeError, 1, payload)
         return
       }
       metrics.handOffFailures.inc({ topic })
@@ -221,13 +221,13 @@ export class MessageRouter {
     }
     store.add(topic, partition, storeKey, ctx.id)
     try {
-      await handOff.writeRetry(ctx, headerReason, error)
+      await this.heartbeating(payload, handOff.writeRetry(ctx, headerReason, error))
     } catch (writeError) {
       if (isRecordRejected((writeError as DetourHandOffError).cause)) {
         // The record can never be written to the retry topic: dead-letter it, then release its id
         // ourselves so the group is not locked by a message that will never be retried.
-        await this.deadLetter(ctx, 'record-too-large', writeError, 1)
-        await handOff.writeTombstone(ctx)
+        await this.deadLetter(ctx, 'record-too-large', writeError, 1, payload)
+        await this.heartbeating(payload, handOff.writeTombstone(ctx))
         store.release(topic, partition, storeKey, ctx.id)
         return
       }
@@ -246,10 +246,16 @@ export class MessageRouter {
     })
   }
 
-  private async deadLetter(ctx: HandOffContext, reason: 'unprocessable' | 'deserialization' | 'record-too-large', error: unknown, attempts: number): Promise<void> {
+  private async deadLetter(
+    ctx: HandOffContext,
+    reason: 'unprocessable' | 'deserialization' | 'record-too-large',
+    error: unknown,
+    attempts: number,
+    payload?: EachMessagePayload,
+  ): Promise<void> {
     const { handOff, metrics, logger } = this.deps
     try {
-      await handOff.writeDeadLetter(ctx, reason, error, attempts)
+      await this.heartbeating(payload, handOff.writeDeadLetter(ctx, reason, error, attempts))
     } catch (writeError) {
       metrics.handOffFailures.inc({ topic: ctx.source.topic })
       throw writeError
@@ -287,6 +293,30 @@ export class MessageRouter {
       this.paused.delete(slot)
       resume()
       logger.info('Group store has room again: resuming partition', { topic: payload.topic, partition: payload.partition })
+    }
+  }
+
+  /**
+   * Awaits a write while heartbeating, so a write that kafkajs retries for a while (broker errors) does
+   * not cost the group membership. Heartbeat errors (a rebalance) are left for kafkajs to notice after
+   * this message; the write itself is always awaited to the end.
+   */
+  private async heartbeating<T>(payload: EachMessagePayload | undefined, work: Promise<T>): Promise<T> {
+    if (!payload) return work
+    let timer: NodeJS.Timeout | undefined
+    let done = false
+    const beat = (): void => {
+      if (done) return
+      timer = setTimeout(() => {
+        payload.heartbeat().then(beat, beat)
+      }, 1000)
+    }
+    beat()
+    try {
+      return await work
+    } finally {
+      done = true
+      clearTimeout(timer)
     }
   }
 

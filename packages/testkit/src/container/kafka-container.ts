@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { createServer } from 'node:net'
 import { promisify } from 'node:util'
 import { KafkaAdminBroker } from '../external/kafka-admin-broker.js'
 
@@ -19,9 +20,13 @@ export async function dockerAvailable(): Promise<boolean> {
 export async function startContainerBroker(): Promise<KafkaAdminBroker> {
   const { GenericContainer, Wait } = await import('testcontainers')
   const port = 9092
+  // Kafka must advertise the address clients use, which includes the host port. It is chosen here
+  // (a free local port) and bound explicitly, so it is known before the container starts.
+  const hostPort = await freePort()
   const container = await new GenericContainer(KAFKA_IMAGE)
-    .withExposedPorts(port)
+    .withExposedPorts({ container: port, host: hostPort })
     .withEnvironment({
+      KAFKA_ADVERTISED_LISTENERS: `PLAINTEXT://localhost:${hostPort},INTERNAL://localhost:9094`,
       KAFKA_NODE_ID: '1',
       KAFKA_PROCESS_ROLES: 'broker,controller',
       KAFKA_CONTROLLER_QUORUM_VOTERS: '1@localhost:9093',
@@ -38,11 +43,19 @@ export async function startContainerBroker(): Promise<KafkaAdminBroker> {
     .withStartupTimeout(120_000)
     .withWaitStrategy(Wait.forLogMessage(/Kafka Server started/))
     .start()
-  // The advertised listener must name the mapped port, known only after start: reconfigure via env is
-  // impossible, so the container is started with a fixed host port mapping instead when needed.
-  const host = container.getHost()
-  const mapped = container.getMappedPort(port)
-  return new KafkaAdminBroker('container', [`${host}:${mapped}`], `testcontainers ${KAFKA_IMAGE} (${host}:${mapped})`, async () => {
+  const address = `localhost:${hostPort}`
+  return new KafkaAdminBroker('container', [address], `testcontainers ${KAFKA_IMAGE} (${address})`, async () => {
     await container.stop()
+  })
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port'))))
+    })
   })
 }

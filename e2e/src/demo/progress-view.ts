@@ -1,0 +1,65 @@
+import type { Progress } from '../system/scenario.js'
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1).padStart(5)}s`
+}
+
+/** One compact line: what the demo shows while it runs. */
+export function progressLine(p: Progress): string {
+  const redirected = Object.values(p.redirected).reduce((a, b) => a + b, 0)
+  const reasons = Object.entries(p.redirected)
+    .map(([reason, count]) => `${reason} ${count}`)
+    .join(', ')
+  return `[${seconds(p.elapsedMs)}] ` + [
+    `produced ${p.produced}/${p.total}`,
+    `processed ${p.processed}/${p.expected}`,
+    `redirected ${redirected}${reasons ? ` (${reasons})` : ''}`,
+    `retried ${p.retried}`,
+    `dead-lettered ${p.deadLettered}`,
+    `pending ${p.pending}`,
+    ...(p.restarts > 0 ? [`restarts ${p.restarts}`] : []),
+  ].join(' | ')
+}
+
+/**
+ * Live progress: on a terminal one line rewritten in place; otherwise (CI logs, pipes) a line every
+ * `intervalMs`.
+ */
+export class ProgressView {
+  private last = 0
+  private drawn = false
+
+  constructor(
+    private readonly stream: NodeJS.WriteStream,
+    private readonly intervalMs = 2000,
+  ) {}
+
+  get interactive(): boolean {
+    return this.stream.isTTY === true
+  }
+
+  update(progress: Progress): void {
+    const line = progressLine(progress)
+    if (this.interactive) {
+      const width = this.stream.columns ?? 120
+      this.stream.write(`\r\x1b[2K${line.length > width - 1 ? `${line.slice(0, width - 2)}…` : line}`)
+      this.drawn = true
+      return
+    }
+    if (Date.now() - this.last < this.intervalMs) return
+    this.last = Date.now()
+    this.stream.write(`${line}\n`)
+  }
+
+  /** Ends the live line so that the next output starts on a fresh line. */
+  finish(): void {
+    if (this.drawn) this.stream.write('\n')
+    this.drawn = false
+  }
+
+  /** Prints a status line without garbling the live line. */
+  note(text: string): void {
+    if (this.drawn) this.stream.write('\r\x1b[2K')
+    this.stream.write(`${text}\n`)
+  }
+}

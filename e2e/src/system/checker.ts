@@ -1,0 +1,232 @@
+import type { Observations } from './observations.js'
+import type { Workload } from './workload.js'
+
+/** What a run did, computed from the topics alone (never from the apps' own counters). */
+export interface CheckReport {
+  /** Workload messages. */
+  readonly produced: number
+  /** Messages that must be processed: every non-poison message. */
+  readonly expected: number
+  /** Distinct workload messages (`key:seq`) in the output topic. */
+  readonly processed: number
+  /** Output records beyond the first of their `key:seq` (at-least-once redeliveries). */
+  readonly duplicates: number
+  /**
+   * Per-key order violations: a message processed for the first time after a later message of its key
+   * was processed, or before an earlier message of its key was dead-lettered.
+   */
+  readonly orderViolations: number
+  readonly orderViolationSamples: readonly string[]
+  /** Non-poison messages neither processed nor dead-lettered. */
+  readonly lost: number
+  readonly lostSamples: readonly string[]
+  /** Distinct workload messages in the error topic, by `detour-reason`. */
+  readonly deadLettered: Readonly<Record<string, number>>
+  readonly deadLetterRecords: number
+  /** `key:seq` of messages dead-lettered as `exhausted`. */
+  readonly exhausted: readonly string[]
+  readonly poison: { readonly expected: number; readonly deadLettered: number; readonly processed: number; readonly missing: readonly string[] }
+  /** Dead letters that should not exist: a non-poison message for another reason than `exhausted`, a poison one for another reason than `unprocessable`, or an error-topic record of this run that names no workload message. */
+  readonly unexpectedDeadLetters: number
+  readonly unexpectedDeadLetterSamples: readonly string[]
+  /** Distinct ids sent to the retry topic, by the reason of their first retry record. */
+  readonly redirected: Readonly<Record<string, number>>
+  readonly retryRecords: number
+  /** Ids whose last redirect-topic record is not a tombstone. */
+  readonly pendingIds: number
+  readonly pendingSamples: readonly string[]
+  readonly unknownTombstones: number
+  /** Output records of this run that name no workload message, or are not JSON. */
+  readonly unknownOutputs: number
+  /** First processing of each message, by who did it (`main-0`, `main-1`, `worker`). */
+  readonly processedBy: Readonly<Record<string, number>>
+}
+
+const SAMPLES = 10
+
+/** How a message was first resolved: its first output (with its log position) or its first dead letter. */
+interface Resolution {
+  readonly timestamp: number
+  readonly offset?: bigint
+  readonly partition?: number
+  readonly by?: string
+}
+
+function resolution(
+  output: { timestamp: number; offset: bigint; partition: number; by: string } | undefined,
+  deadLetter: { timestamp: number } | undefined,
+): Resolution | undefined {
+  if (output && (!deadLetter || output.timestamp <= deadLetter.timestamp)) return output
+  return deadLetter ? { timestamp: deadLetter.timestamp } : undefined
+}
+
+function pushSample(samples: string[], text: string): void {
+  if (samples.length < SAMPLES) samples.push(text)
+}
+
+/** Checks a run's invariants against its workload. Pure: everything comes from `observations`. */
+export function checkRun(workload: Workload, observations: Observations): CheckReport {
+  const run = workload.run
+  // Outputs of this run in log order: all records of a key share a partition, so a key's records are in the order their writes were acknowledged.
+  const firstOutput = new Map<string, { timestamp: number; offset: bigint; partition: number; by: string }>()
+  let duplicates = 0
+  let unknownOutputs = observations.malformedOutputs
+  const processedBy: Record<string, number> = {}
+  for (const out of observations.outputs) {
+    if (out.run !== run) continue
+    const ref = `${out.key}:${out.seq}`
+    if (!workload.byRef.has(ref)) {
+      unknownOutputs++
+      continue
+    }
+    if (firstOutput.has(ref)) {
+      duplicates++
+      continue
+    }
+    firstOutput.set(ref, { timestamp: out.timestamp, offset: BigInt(out.offset), partition: out.partition, by: out.by })
+    processedBy[out.by] = (processedBy[out.by] ?? 0) + 1
+  }
+
+  const firstDeadLetter = new Map<string, { timestamp: number; reasons: Set<string> }>()
+  const unexpected: string[] = []
+  let unexpectedCount = 0
+  let deadLetterRecords = 0
+  for (const dl of observations.deadLetters) {
+    if (!observations.isOfThisRun(dl)) continue
+    deadLetterRecords++
+    const ref = observations.deadLetterRef(dl)
+    const message = ref === undefined ? undefined : workload.byRef.get(ref)
+    if (ref === undefined || message === undefined) {
+      unexpectedCount++
+      pushSample(unexpected, `error-topic record p${dl.partition}@${dl.offset} (${dl.reason}) names no workload message`)
+      continue
+    }
+    const allowed = message.poison ? dl.reason === 'unprocessable' : dl.reason === 'exhausted'
+    if (!allowed) {
+      unexpectedCount++
+      pushSample(unexpected, `${ref} (${message.poison ? 'poison' : message.transient ? 'transient' : 'plain'}) dead-lettered as ${dl.reason}: ${dl.headers['detour-error-message'] ?? ''}`)
+    }
+    const seen = firstDeadLetter.get(ref)
+    if (seen) {
+      seen.reasons.add(dl.reason)
+      seen.timestamp = Math.min(seen.timestamp, dl.timestamp)
+    } else {
+      firstDeadLetter.set(ref, { timestamp: dl.timestamp, reasons: new Set([dl.reason]) })
+    }
+  }
+
+  // Per-key order. A message is resolved by its first output or its first dead letter, whichever came
+  // first. Every message must be resolved before any later message of its key. Outputs of a key are
+  // compared by their position in the output log; a dead letter against anything by record timestamps,
+  // which are taken when a record is sent: the next message of a group only starts after the previous
+  // one's write was acknowledged, so an earlier message never has a later timestamp (strictly).
+  const violations: string[] = []
+  let violationCount = 0
+  const byKey = new Map<string, number[]>()
+  for (const message of workload.messages) {
+    const seqs = byKey.get(message.key) ?? []
+    seqs.push(message.seq)
+    byKey.set(message.key, seqs)
+  }
+  const describe = (ref: string, event: Resolution): string =>
+    event.offset === undefined
+      ? `${ref} (dead-lettered at ${new Date(event.timestamp).toISOString()})`
+      : `${ref} (processed by ${event.by}, output p${event.partition}@${event.offset}, ${new Date(event.timestamp).toISOString()})`
+  for (const [key, seqs] of byKey) {
+    // Walk from the last message back, keeping the earliest resolution among the later messages.
+    let earliestLater: { timestamp: number; ref: string; event: Resolution } | undefined
+    let lowestLaterOffset: { offset: bigint; ref: string; event: Resolution } | undefined
+    for (const seq of [...seqs].sort((a, b) => b - a)) {
+      const ref = `${key}:${seq}`
+      const event = resolution(firstOutput.get(ref), firstDeadLetter.get(ref))
+      if (!event) continue // lost: counted below
+      const afterByTime = earliestLater !== undefined && event.timestamp > earliestLater.timestamp
+      const afterByLog = event.offset !== undefined && lowestLaterOffset !== undefined && event.offset > lowestLaterOffset.offset
+      if (afterByTime || afterByLog) {
+        violationCount++
+        const later = afterByLog ? lowestLaterOffset! : earliestLater!
+        pushSample(violations, `${describe(ref, event)} resolved after ${describe(later.ref, later.event)}`)
+      }
+      if (earliestLater === undefined || event.timestamp < earliestLater.timestamp) earliestLater = { timestamp: event.timestamp, ref, event }
+      if (event.offset !== undefined && (lowestLaterOffset === undefined || event.offset < lowestLaterOffset.offset)) {
+        lowestLaterOffset = { offset: event.offset, ref, event }
+      }
+    }
+  }
+
+  // Dead letters naming neither a message of this run (by value) nor an id of the source topic read:
+  // on a topic of this run only, they are unexplained.
+  for (const dl of observations.unattributedDeadLetters()) {
+    if (!(dl.headers['detour-id'] ?? '').startsWith(`${observations.topics.source}/`)) continue
+    deadLetterRecords++
+    unexpectedCount++
+    pushSample(unexpected, `error-topic record p${dl.partition}@${dl.offset} (${dl.reason}, ${dl.headers['detour-id']}) has no readable value and names no message of the source topic read`)
+  }
+
+  const lost: string[] = []
+  let lostCount = 0
+  const poisonMissing: string[] = []
+  let poisonDeadLettered = 0
+  let poisonProcessed = 0
+  let expected = 0
+  const deadLettered: Record<string, number> = {}
+  const exhausted: string[] = []
+  for (const message of workload.messages) {
+    const deadLetter = firstDeadLetter.get(message.ref)
+    for (const reason of deadLetter?.reasons ?? []) deadLettered[reason] = (deadLettered[reason] ?? 0) + 1
+    if (deadLetter?.reasons.has('exhausted')) exhausted.push(message.ref)
+    if (message.poison) {
+      if (deadLetter?.reasons.has('unprocessable')) poisonDeadLettered++
+      else poisonMissing.push(message.ref)
+      if (firstOutput.has(message.ref)) poisonProcessed++
+      continue
+    }
+    expected++
+    if (!firstOutput.has(message.ref) && !deadLetter) {
+      lostCount++
+      pushSample(lost, message.ref + (message.transient ? ' (transient)' : ''))
+    }
+  }
+
+  const pendingSamples: string[] = []
+  for (const state of observations.redirects.values()) {
+    if (state.pending) pushSample(pendingSamples, `${state.id} (group ${state.groupKey ?? '(keyless)'}, ${state.records} record(s), ${state.tombstones} tombstone(s))`)
+  }
+
+  return {
+    produced: workload.messages.length,
+    expected,
+    processed: [...firstOutput.keys()].filter((ref) => !workload.byRef.get(ref)?.poison).length,
+    duplicates,
+    orderViolations: violationCount,
+    orderViolationSamples: violations,
+    lost: lostCount,
+    lostSamples: lost,
+    deadLettered,
+    deadLetterRecords,
+    exhausted,
+    poison: { expected: workload.poison, deadLettered: poisonDeadLettered, processed: poisonProcessed, missing: poisonMissing },
+    unexpectedDeadLetters: unexpectedCount,
+    unexpectedDeadLetterSamples: unexpected,
+    redirected: observations.redirectedByReason(),
+    retryRecords: observations.retryRecords,
+    pendingIds: observations.pending,
+    pendingSamples,
+    unknownTombstones: observations.unknownTombstones,
+    unknownOutputs,
+    processedBy,
+  }
+}
+
+/** The invariants a run must satisfy; each broken one as a sentence. Empty when the run is correct. */
+export function invariantFailures(report: CheckReport): string[] {
+  const failures: string[] = []
+  if (report.orderViolations > 0) failures.push(`${report.orderViolations} per-key order violation(s): ${report.orderViolationSamples.join('; ')}`)
+  if (report.lost > 0) failures.push(`${report.lost} message(s) lost (neither processed nor dead-lettered): ${report.lostSamples.join(', ')}`)
+  if (report.pendingIds > 0) failures.push(`${report.pendingIds} pending id(s) left on the redirect topic: ${report.pendingSamples.join(', ')}`)
+  if (report.poison.missing.length > 0) failures.push(`${report.poison.missing.length} poison message(s) not dead-lettered as unprocessable: ${report.poison.missing.slice(0, SAMPLES).join(', ')}`)
+  if (report.poison.processed > 0) failures.push(`${report.poison.processed} poison message(s) were processed`)
+  if (report.unexpectedDeadLetters > 0) failures.push(`${report.unexpectedDeadLetters} unexpected dead letter(s): ${report.unexpectedDeadLetterSamples.join('; ')}`)
+  if (report.unknownOutputs > 0) failures.push(`${report.unknownOutputs} output record(s) of this run name no workload message`)
+  return failures
+}

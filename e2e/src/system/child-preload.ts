@@ -1,0 +1,32 @@
+/**
+ * Preloaded (`node --import`) into every child process the orchestrator starts:
+ *
+ * - Orphan guard: a child whose parent (the orchestrator, which also hosts the embedded broker) died
+ *   exits instead of retrying forever against a broker that is gone.
+ * - `DEMO_KAFKAJS_CONSUMER_DEFAULTS` (JSON): defaults merged under every kafkajs consumer config of the
+ *   process. The retry worker's CLI has no flags for consumer timing yet, and kafkajs' defaults
+ *   (5 s fetch wait, 30 s session) make it very slow on the embedded broker, whose fetches never return
+ *   early and whose rebalances wait for the session timeout of a killed member. Settings the
+ *   application passes itself still win.
+ */
+import kafkajs, { type ConsumerConfig } from 'kafkajs'
+
+const parent = process.ppid
+setInterval(() => {
+  if (process.ppid !== parent) {
+    process.stderr.write(`${JSON.stringify({ level: 'error', time: new Date().toISOString(), message: 'The orchestrator is gone; exiting' })}\n`)
+    process.exit(70)
+  }
+}, 500).unref()
+
+const raw = process.env.DEMO_KAFKAJS_CONSUMER_DEFAULTS
+if (raw) {
+  const defaults = JSON.parse(raw) as Partial<ConsumerConfig>
+  const prototype = kafkajs.Kafka.prototype as { consumer: (config: ConsumerConfig) => unknown }
+  const original = prototype.consumer
+  prototype.consumer = function consumer(this: unknown, config: ConsumerConfig) {
+    const merged: Record<string, unknown> = { ...defaults }
+    for (const [key, value] of Object.entries(config)) if (value !== undefined) merged[key] = value
+    return original.call(this, merged as unknown as ConsumerConfig)
+  }
+}

@@ -1,0 +1,37 @@
+// Shared by the e2e suites (excluded from the build, like the suites).
+import { rmSync } from 'node:fs'
+import { onTestFinished } from 'vitest'
+import { resolveBrokerMode, startBroker, type TestBroker } from '@detour/testkit'
+import { ensureBuilt } from './system/paths.js'
+import { describeResult, runScenario, type ScenarioOptions, type ScenarioResult } from './system/scenario.js'
+
+/** Builds the child programs if needed and starts this file's broker (embedded, KAFKA_BROKERS or container). */
+export async function setUpSuite(): Promise<TestBroker> {
+  ensureBuilt()
+  const { reason } = await resolveBrokerMode()
+  const broker = await startBroker()
+  console.log(`e2e broker: ${broker.description} (${reason})`)
+  return broker
+}
+
+/** Runs a scenario on the suite's broker and prints its summary. */
+export async function scenario(broker: TestBroker, options: ScenarioOptions): Promise<ScenarioResult> {
+  const result = await runScenario({
+    deleteTopics: !process.env.DETOUR_E2E_KEEP_TOPICS,
+    ...options,
+    broker,
+    log: process.env.DETOUR_E2E_VERBOSE ? (line) => console.log(line) : undefined,
+  })
+  console.log(describeResult(result))
+  // The logs of a passing test are not needed (DETOUR_E2E_KEEP_LOGS=1 keeps them); a failing one's stay, their path printed above.
+  onTestFinished(({ task }) => {
+    if (task.result?.state === 'pass' && !process.env.DETOUR_E2E_KEEP_LOGS) rmSync(result.logDir, { recursive: true, force: true })
+  })
+  return result
+}
+
+/** The seed of randomised runs: `DETOUR_E2E_SEED` reproduces a failed run. */
+export function seed(fallback: number): number {
+  const raw = process.env.DETOUR_E2E_SEED
+  return raw === undefined || raw === '' ? fallback : Number(raw)
+}

@@ -9,7 +9,6 @@ describe('test broker', () => {
   beforeAll(async () => {
     broker = await startBroker()
     kafka = testKafka(broker)
-    console.log(`broker: ${broker.description}`)
   })
 
   afterAll(async () => {

@@ -135,7 +135,7 @@ export function testWorker(
 /** Reads a topic from the beginning until `count` records arrived; sorted by partition, then offset. */
 export async function readRecords(kafka: Kafka, topic: string, count: number, timeoutMs = 20_000): Promise<CollectedMessage[]> {
   const got = await collectMessages(kafka, topic, (c) => c.length >= count, timeoutMs)
-  return got.sort((a, b) => a.partition - b.partition || Number(BigInt(a.message.offset) - BigInt(b.message.offset)))
+  return got.sort((a, b) => a.partition - b.partition || compareOffsets(a.message.offset, b.message.offset))
 }
 
 /** The committed offset of the worker's group for one partition (`-1` when none). */
@@ -157,4 +157,10 @@ export async function metricValue(registry: Registry, name: string, labels: Reco
     .filter((v) => (v as { metricName?: string }).metricName === undefined || (v as { metricName?: string }).metricName === name)
     .filter((v) => Object.entries(labels).every(([k, value]) => (v.labels as Record<string, unknown>)[k] === value))
     .reduce((sum, v) => sum + v.value, 0)
+}
+
+function compareOffsets(a: string, b: string): number {
+  const x = BigInt(a)
+  const y = BigInt(b)
+  return x < y ? -1 : x > y ? 1 : 0
 }

@@ -44,6 +44,7 @@ describe('@detour/core public API', () => {
         'isDeserializationError',
         'isDetourError',
         'isProgrammingError',
+        'isRecordTooLargeError',
         'isUnprocessableError',
         'isValidOffset',
         'isValidTopicName',

@@ -1,6 +1,7 @@
 import type { KafkaMessage, Message, Producer } from 'kafkajs'
 import {
   DetourHandOffError,
+  isRecordTooLargeError,
   buildDeadLetterRecord,
   buildRedirectRecord,
   buildRetryRecord,
@@ -11,24 +12,6 @@ import {
   type RedirectReason,
   type SourceCoordinates,
 } from '@detour/core'
-
-/**
- * Broker error types meaning "this record can never be written as it is". Only size errors: Kafka and
- * kafkajs treat CORRUPT_MESSAGE as retriable (a transport problem), and dead-lettering a healthy message
- * for it would be wrong — such failures are hand-off failures, and the message is delivered again.
- */
-const RECORD_REJECTED = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE'])
-
-/** True when a produce failed because of the record itself (size, format), not the cluster. */
-export function isRecordRejected(error: unknown): boolean {
-  let current: unknown = error
-  for (let depth = 0; current && depth < 5; depth++) {
-    const type = (current as { type?: unknown }).type
-    if (typeof type === 'string' && RECORD_REJECTED.has(type)) return true
-    current = (current as { originalError?: unknown; cause?: unknown }).originalError ?? (current as { cause?: unknown }).cause
-  }
-  return false
-}
 
 export interface HandOffContext {
   readonly topics: DetourTopics
@@ -95,7 +78,7 @@ export class HandOff {
     try {
       await this.producer.send({ topic: ctx.topics.error, acks: -1, messages: [build(false)] })
     } catch (first) {
-      if (!isRecordRejected(first)) {
+      if (!isRecordTooLargeError(first)) {
         throw new DetourHandOffError(ctx.topics.error, `Writing the dead letter to ${ctx.topics.error} failed: ${(first as Error).message}`, first)
       }
       await this.send(ctx.topics.error, build(true), 'dead-letter (without value)')

@@ -6,6 +6,7 @@ import {
   describeError,
   displayGroupKey,
   groupKeyToStoreKey,
+  isRecordTooLargeError,
   messageId,
   resolveGroupKey,
   type DetourTopics,
@@ -16,7 +17,7 @@ import {
 import type { SdkMetrics } from '../metrics/sdk-metrics.js'
 import type { ResolvedOptions } from '../options.js'
 import type { RebuildCoordinator } from '../rebuild/rebuild-coordinator.js'
-import { isRecordRejected, type HandOff, type HandOffContext } from '../redirect/hand-off.js'
+import type { HandOff, HandOffContext } from '../redirect/hand-off.js'
 
 export interface MessageRouterDeps {
   readonly options: ResolvedOptions
@@ -212,7 +213,7 @@ export class MessageRouter {
     try {
       await this.heartbeating(payload, handOff.writeRedirect(ctx, headerReason))
     } catch (writeError) {
-      if (isRecordRejected((writeError as DetourHandOffError).cause)) {
+      if (isRecordTooLargeError(writeError)) {
         await this.deadLetter(ctx, 'record-too-large', writeError, 1, payload)
         return
       }
@@ -223,7 +224,7 @@ export class MessageRouter {
     try {
       await this.heartbeating(payload, handOff.writeRetry(ctx, headerReason, error))
     } catch (writeError) {
-      if (isRecordRejected((writeError as DetourHandOffError).cause)) {
+      if (isRecordTooLargeError(writeError)) {
         // The record can never be written to the retry topic: dead-letter it, then release its id
         // ourselves so the group is not locked by a message that will never be retried.
         await this.deadLetter(ctx, 'record-too-large', writeError, 1, payload)

@@ -1,7 +1,6 @@
 import type { Message, Producer } from 'kafkajs'
-import type { BackoffFn, Logger } from '@detour/core'
+import { isRecordTooLargeError, type BackoffFn, type Logger } from '@detour/core'
 import { sleep, throwIfAborted } from './abort.js'
-import { isRecordTooLargeError } from './record-too-large.js'
 
 export interface HandOffFailure {
   readonly target: 'tombstone' | 'dead-letter'

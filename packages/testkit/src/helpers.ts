@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { Kafka, logLevel, type ConsumerConfig, type KafkaMessage, type KafkaConfig } from 'kafkajs'
-import type { TestBroker } from './types.js'
+import { Kafka, logLevel, type KafkaMessage, type KafkaConfig } from 'kafkajs'
+import type { ConsumerTiming, TestBroker } from './types.js'
 
 /** A unique, valid topic or group name. */
 export function randomName(prefix = 'detour-test'): string {
@@ -20,16 +20,16 @@ export function testKafka(broker: Pick<TestBroker, 'brokers'>, config: Partial<K
 }
 
 /**
- * Consumer settings that suit the embedded broker (and are harmless on a real one): fetch returns
- * after 100 ms (the mock never returns a fetch early), short session: the mock holds a rebalance with existing members for sessionTimeout - 1000 ms, and
- * kafkajs cannot parse the mock's LeaveGroup answer, so a departed member is noticed only at session timeout.
+ * Consumer settings for tests: fetches return after 100 ms (the embedded broker never returns a fetch
+ * early) and short sessions, because a rebalance waits for the session timeout of departed members (and
+ * the embedded broker holds every rebalance with existing members for sessionTimeout - 1000 ms). An
+ * existing cluster (`KAFKA_BROKERS`) keeps Kafka's default minimum session of 6 s; the brokers the test
+ * kit runs allow 1 s. Prefer `broker.consumerTiming` where the broker is at hand.
  */
-export const fastConsumerConfig = {
-  maxWaitTimeInMs: 100,
-  sessionTimeout: 4000,
-  rebalanceTimeout: 4000,
-  heartbeatInterval: 300,
-} as const satisfies Partial<ConsumerConfig>
+export const fastConsumerConfig: ConsumerTiming =
+  process.env.KAFKA_BROKERS && !process.env.DETOUR_TEST_BROKER
+    ? { maxWaitTimeInMs: 100, sessionTimeout: 6000, rebalanceTimeout: 6000, heartbeatInterval: 500 }
+    : { maxWaitTimeInMs: 100, sessionTimeout: 4000, rebalanceTimeout: 4000, heartbeatInterval: 300 }
 
 export interface CollectedMessage {
   readonly topic: string

@@ -1,5 +1,11 @@
-/** Where the broker for tests, the demo and benchmarks comes from. */
-export type BrokerMode = 'external' | 'container' | 'embedded'
+/**
+ * Where the broker for tests, the demo and benchmarks comes from:
+ * - `external`: an existing cluster (`KAFKA_BROKERS`);
+ * - `container`: Apache Kafka in Docker (testcontainers);
+ * - `kafka`: Apache Kafka run by the test kit as JVM child processes (Java and Maven);
+ * - `embedded`: librdkafka's mock cluster in this process (no Java; the only one with protocol-level fault injection).
+ */
+export type BrokerMode = 'external' | 'container' | 'kafka' | 'embedded'
 
 /** Kafka protocol API keys used with fault injection. */
 export const ApiKeys = {
@@ -37,6 +43,19 @@ export interface TopicSettings {
   /** `cleanup.policy=compact` (ignored by the embedded broker, which never compacts). */
   compact?: boolean
   replicationFactor?: number
+  /** More topic settings (`segment.ms`, `retention.ms`, …); ignored by the embedded broker. */
+  config?: Readonly<Record<string, string>>
+}
+
+/**
+ * Consumer timing that suits a broker in tests: short fetch waits (the embedded broker never returns a
+ * fetch early) and sessions as short as the broker allows (a rebalance waits for departed members).
+ */
+export interface ConsumerTiming {
+  readonly sessionTimeout: number
+  readonly rebalanceTimeout: number
+  readonly heartbeatInterval: number
+  readonly maxWaitTimeInMs: number
 }
 
 /**
@@ -50,8 +69,12 @@ export interface BrokerTopicAdmin {
 }
 
 export interface BrokerCapabilities {
-  /** injectErrors, setBrokerDown/Up work. */
+  /** injectErrors, setBrokerDown/Up work (protocol-level faults: the embedded broker only). */
   readonly faultInjection: boolean
+  /** killBroker/restartBroker work (real broker processes). */
+  readonly brokerRestart: boolean
+  /** Transactions are faithful: aborted records are invisible to read_committed consumers, sendOffsets commits. */
+  readonly transactions: boolean
   /** Compacted topics are really compacted. */
   readonly compaction: boolean
   /** CreateTopics/DescribeConfigs admin APIs exist. */
@@ -82,6 +105,14 @@ export interface TestBroker extends AsyncDisposable {
   setBrokerUp(brokerId: number): void
   /** Adds latency to every response of a broker. */
   setBrokerRtt(brokerId: number, rttMs: number): void
+  /** SIGKILLs a broker process (brokers with `capabilities.brokerRestart`). */
+  killBroker?(brokerId: number): Promise<void>
+  /** Starts a killed broker again with its data and waits until it is back. */
+  restartBroker?(brokerId: number, timeoutMs?: number): Promise<void>
+  /** The last lines of the broker logs, when the broker has logs of its own. */
+  logTail?(lines?: number): string
+  /** Consumer timing for tests on this broker. */
+  readonly consumerTiming: ConsumerTiming
   stop(): Promise<void>
 }
 

@@ -1,5 +1,5 @@
 import { Kafka, logLevel } from 'kafkajs'
-import type { BrokerTopicAdmin, TestBroker, TopicSettings } from '../types.js'
+import type { BrokerTopicAdmin, ConsumerTiming, TestBroker, TopicSettings } from '../types.js'
 import { loadMockLibrary, type MockLibrary } from './librdkafka.js'
 
 export interface EmbeddedBrokerOptions {
@@ -27,11 +27,19 @@ export class EmbeddedBroker implements TestBroker {
   readonly description: string
   readonly capabilities = {
     faultInjection: true,
+    brokerRestart: false,
+    transactions: false,
     compaction: false,
     adminApi: false,
     partitionRetentionBytes: 5 * 1024 * 1024,
   } as const
   readonly topicAdmin: BrokerTopicAdmin
+  /**
+   * Fetch returns after 100 ms (the mock never returns a fetch early); a short session: the mock holds a
+   * rebalance with existing members for sessionTimeout - 1000 ms, and kafkajs cannot parse its LeaveGroup
+   * answer, so a departed member is noticed only at session timeout.
+   */
+  readonly consumerTiming: ConsumerTiming = { sessionTimeout: 4000, rebalanceTimeout: 4000, heartbeatInterval: 300, maxWaitTimeInMs: 100 }
   private readonly lib: MockLibrary
   private readonly rk: unknown
   private mc: unknown

@@ -1,21 +1,25 @@
-import { Kafka, logLevel } from 'kafkajs'
-import type { BrokerMode, BrokerTopicAdmin, TestBroker, TopicSettings } from '../types.js'
+import { AdminTopics } from '../admin/admin-topics.js'
+import type { BrokerMode, ConsumerTiming, TestBroker, TopicSettings } from '../types.js'
 import { BrokerCapabilityError } from '../types.js'
 
 /**
- * A real Kafka cluster reached over the admin API: an existing one (`KAFKA_BROKERS`) or a
- * testcontainers one. No fault injection: tests that need it skip with a printed reason.
+ * A real Kafka cluster the test kit does not run: an existing one (`KAFKA_BROKERS`) or a testcontainers
+ * one. Reached over the admin API; no fault injection and no broker restarts (the tests that need them
+ * run on the embedded broker or on a cluster the test kit starts).
  */
 export class KafkaAdminBroker implements TestBroker {
   readonly brokerIds: number[] = []
   readonly capabilities = {
     faultInjection: false,
+    brokerRestart: false,
+    transactions: true,
     compaction: true,
     adminApi: true,
     partitionRetentionBytes: undefined,
   } as const
-  readonly topicAdmin: BrokerTopicAdmin
-  private readonly kafka: Kafka
+  readonly topicAdmin: AdminTopics
+  /** An existing cluster keeps Kafka's default `group.min.session.timeout.ms` (6 s): sessions stay at 6 s. */
+  readonly consumerTiming: ConsumerTiming = { sessionTimeout: 6000, rebalanceTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 100 }
 
   constructor(
     readonly mode: BrokerMode,
@@ -23,62 +27,11 @@ export class KafkaAdminBroker implements TestBroker {
     readonly description: string,
     private readonly onStop: () => Promise<void> = async () => {},
   ) {
-    this.kafka = new Kafka({ clientId: 'detour-testkit', brokers, logLevel: logLevel.NOTHING })
-    this.topicAdmin = {
-      partitionCount: (topic) => this.partitionCount(topic),
-      createTopic: (spec) => this.createTopic(spec.topic, spec.partitions, spec),
-      cleanupPolicy: (topic) => this.cleanupPolicy(topic),
-    }
-  }
-
-  private async withAdmin<T>(fn: (admin: ReturnType<Kafka['admin']>) => Promise<T>): Promise<T> {
-    const admin = this.kafka.admin()
-    await admin.connect()
-    try {
-      return await fn(admin)
-    } finally {
-      await admin.disconnect()
-    }
-  }
-
-  async partitionCount(topic: string): Promise<number | undefined> {
-    return this.withAdmin(async (admin) => {
-      const topics = await admin.listTopics()
-      if (!topics.includes(topic)) return undefined
-      const metadata = await admin.fetchTopicMetadata({ topics: [topic] })
-      return metadata.topics[0]?.partitions.length
-    })
-  }
-
-  async cleanupPolicy(topic: string): Promise<string | undefined> {
-    return this.withAdmin(async (admin) => {
-      const result = await admin.describeConfigs({
-        includeSynonyms: false,
-        resources: [{ type: 2 /* TOPIC */, name: topic, configNames: ['cleanup.policy'] }],
-      })
-      return result.resources[0]?.configEntries.find((e) => e.configName === 'cleanup.policy')?.configValue
-    })
+    this.topicAdmin = new AdminTopics(brokers)
   }
 
   async createTopic(name: string, partitions: number, settings: TopicSettings = {}): Promise<void> {
-    const existing = await this.partitionCount(name)
-    if (existing !== undefined) {
-      if (existing !== partitions) throw new Error(`Topic ${name} exists with ${existing} partitions, not ${partitions}`)
-      return
-    }
-    await this.withAdmin(async (admin) => {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [
-          {
-            topic: name,
-            numPartitions: partitions,
-            replicationFactor: settings.replicationFactor ?? -1,
-            configEntries: settings.compact ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
-          },
-        ],
-      })
-    })
+    await this.topicAdmin.createTopic({ topic: name, partitions, ...settings })
   }
 
   injectErrors(): void {

@@ -64,7 +64,10 @@ export interface ConsumerTiming {
  */
 export interface BrokerTopicAdmin {
   partitionCount(topic: string): Promise<number | undefined>
-  createTopic(spec: { topic: string; partitions: number; compact?: boolean; replicationFactor?: number }): Promise<void>
+  createTopic(spec: { topic: string; partitions: number; compact?: boolean; replicationFactor?: number; config?: Readonly<Record<string, string>> }): Promise<void>
+  /** Topic settings by name, or `undefined` when the broker cannot tell (the embedded broker). */
+  topicConfig(topic: string, names: readonly string[]): Promise<Readonly<Record<string, string | undefined>> | undefined>
+  /** `cleanup.policy`, or `undefined` when the broker cannot tell. */
   cleanupPolicy(topic: string): Promise<string | undefined>
 }
 

@@ -1,3 +1,5 @@
 export { classifyError } from './classify-error.js'
 export type { FailureKind, ErrorClassifier } from './classify-error.js'
 export { isRecordTooLargeError } from './record-too-large.js'
+export { isRebalanceError } from './rebalance.js'
+export { isFencedError, someInChain } from './error-chain.js'

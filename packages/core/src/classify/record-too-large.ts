@@ -1,3 +1,5 @@
+import { someInChain } from './error-chain.js'
+
 /** Kafka error types that mean "this record will never fit", whatever the number of retries. */
 const TOO_LARGE_TYPES = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE'])
 /** Their protocol error codes. */
@@ -8,11 +10,9 @@ const TOO_LARGE_CODES = new Set([10, 18])
  * (`MESSAGE_TOO_LARGE`, `RECORD_LIST_TOO_LARGE`). Looks through kafkajs' wrappers (`cause`,
  * `originalError`, aggregated `errors`).
  */
-export function isRecordTooLargeError(error: unknown, depth = 0): boolean {
-  if (depth > 5 || typeof error !== 'object' || error === null) return false
-  const e = error as { type?: unknown; code?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown }
-  if (typeof e.type === 'string' && TOO_LARGE_TYPES.has(e.type)) return true
-  if (typeof e.code === 'number' && TOO_LARGE_CODES.has(e.code) && typeof e.type === 'string') return true
-  if (isRecordTooLargeError(e.cause, depth + 1) || isRecordTooLargeError(e.originalError, depth + 1)) return true
-  return Array.isArray(e.errors) && e.errors.some((inner) => isRecordTooLargeError(inner, depth + 1))
+export function isRecordTooLargeError(error: unknown): boolean {
+  return someInChain(
+    error,
+    (e) => (typeof e.type === 'string' && TOO_LARGE_TYPES.has(e.type)) || (typeof e.code === 'number' && TOO_LARGE_CODES.has(e.code) && typeof e.type === 'string'),
+  )
 }

@@ -3,6 +3,7 @@ import { DetourHeaders, HeaderLimits, type DeadLetterReason } from '../headers/h
 import { truncateUtf8, userHeaders } from '../headers/header-values.js'
 import type { GroupKey } from '../model/group-key.js'
 import type { SourceCoordinates } from '../model/message-id.js'
+import { isRecordTooLargeError } from '../classify/record-too-large.js'
 import { describeError } from './retry-codec.js'
 
 export interface DeadLetterInput {
@@ -65,4 +66,25 @@ export function buildDeadLetterRecord(input: DeadLetterInput): Message {
   }
   if (input.groupPolicy) headers[DetourHeaders.GROUP_POLICY] = input.groupPolicy
   return { key: input.message.key, value: input.withoutValue ? null : input.message.value, headers }
+}
+
+/**
+ * The dead-letter policy of both apps: writes the dead letter through `send` (which must wait for the
+ * broker's acknowledgement); when the broker refuses it as too large (`MESSAGE_TOO_LARGE`, …), writes it
+ * again without the value and the user headers — the `detour-original-*` coordinates say where the
+ * original is. Other errors are thrown as they are (the caller retries or fails the hand-off).
+ */
+export async function writeDeadLetter(send: (message: Message) => Promise<void>, input: DeadLetterInput): Promise<{ withoutValue: boolean }> {
+  if (input.withoutValue) {
+    await send(buildDeadLetterRecord(input))
+    return { withoutValue: true }
+  }
+  try {
+    await send(buildDeadLetterRecord(input))
+    return { withoutValue: false }
+  } catch (error) {
+    if (!isRecordTooLargeError(error)) throw error
+  }
+  await send(buildDeadLetterRecord({ ...input, withoutValue: true }))
+  return { withoutValue: true }
 }

@@ -1,12 +1,14 @@
 export {
+  REDIRECT_KEY_SEPARATOR,
   redirectKey,
   parseRedirectKey,
   buildRedirectRecord,
   buildTombstone,
   decodeRedirectRecord,
+  RedirectPartitionDecoder,
 } from './redirect-codec.js'
-export type { RedirectRecordInput, RedirectEntry } from './redirect-codec.js'
+export type { RedirectRecordInput, RedirectEntry, RedirectUpdate, TombstoneInput } from './redirect-codec.js'
 export { buildRetryRecord, decodeRetryRecord, describeError } from './retry-codec.js'
 export type { RetryRecordInput, RetryEnvelope } from './retry-codec.js'
-export { buildDeadLetterRecord } from './dead-letter-codec.js'
+export { buildDeadLetterRecord, writeDeadLetter } from './dead-letter-codec.js'
 export type { DeadLetterInput } from './dead-letter-codec.js'

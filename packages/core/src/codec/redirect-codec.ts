@@ -2,10 +2,11 @@ import type { IHeaders, KafkaMessage, Message } from 'kafkajs'
 import { MalformedRecordError } from '../errors/index.js'
 import { DetourHeaders, type RedirectReason } from '../headers/header-names.js'
 import { headerString } from '../headers/header-values.js'
-import type { GroupKey } from '../model/group-key.js'
+import { KEYLESS_GROUP_PREFIX, groupKeyToStoreKey, type GroupKey } from '../model/group-key.js'
 import { parseMessageId, type SourceCoordinates } from '../model/message-id.js'
 
-const SEPARATOR = 0x7c // '|': never part of a message id
+/** `|`: separates the group key from the id in a redirect key. Never part of an id. */
+export const REDIRECT_KEY_SEPARATOR = 0x7c
 
 /**
  * Redirect record key: `<group key bytes>|<id>`, or just `<id>` for a keyless message.
@@ -16,7 +17,7 @@ export function redirectKey(groupKey: GroupKey, id: string): Buffer {
   if (groupKey === null) return idBytes
   const out = Buffer.allocUnsafe(groupKey.length + 1 + idBytes.length)
   groupKey.copy(out, 0)
-  out[groupKey.length] = SEPARATOR
+  out[groupKey.length] = REDIRECT_KEY_SEPARATOR
   idBytes.copy(out, groupKey.length + 1)
   return out
 }
@@ -24,7 +25,7 @@ export function redirectKey(groupKey: GroupKey, id: string): Buffer {
 /** Splits a redirect key into group key and id. Throws {@link MalformedRecordError}. */
 export function parseRedirectKey(key: Buffer | null): { groupKey: GroupKey; id: string } {
   if (key === null || key.length === 0) throw new MalformedRecordError('Redirect record without a key')
-  const at = key.lastIndexOf(SEPARATOR)
+  const at = key.lastIndexOf(REDIRECT_KEY_SEPARATOR)
   const id = key.subarray(at + 1).toString('utf8')
   parseMessageId(id)
   return { groupKey: at === -1 ? null : key.subarray(0, at), id }
@@ -59,20 +60,29 @@ export function buildRedirectRecord(input: RedirectRecordInput): Message {
   }
 }
 
-/** The tombstone written by the retry worker when a message is resolved: same key, null value. */
-export function buildTombstone(input: { partition: number; id: string; groupKey: GroupKey }): Message {
-  const headers: IHeaders = { [DetourHeaders.ID]: input.id }
+export interface TombstoneInput {
+  readonly partition: number
+  readonly id: string
+  readonly groupKey: GroupKey
+  /** The main app's consumer group: followers of another group sharing the topic ignore the tombstone. */
+  readonly consumerGroup: string
+}
+
+/** The tombstone that releases an id (written by the retry worker, or the main app): same key, null value. */
+export function buildTombstone(input: TombstoneInput): Message {
+  const headers: IHeaders = { [DetourHeaders.ID]: input.id, [DetourHeaders.CONSUMER_GROUP]: input.consumerGroup }
   if (input.groupKey !== null) headers[DetourHeaders.GROUP_KEY] = input.groupKey
   return { partition: input.partition, key: redirectKey(input.groupKey, input.id), value: null, headers }
 }
 
 export type RedirectEntry =
-  | { readonly kind: 'pending'; readonly groupKey: GroupKey; readonly id: string }
-  | { readonly kind: 'released'; readonly groupKey: GroupKey; readonly id: string }
+  | { readonly kind: 'pending'; readonly groupKey: GroupKey; readonly id: string; readonly consumerGroup: string | undefined }
+  | { readonly kind: 'released'; readonly groupKey: GroupKey; readonly id: string; readonly consumerGroup: string | undefined }
 
 /**
  * Reads a redirect-topic record. The key is authoritative (it is what compaction sees); a `detour-id`
- * header, when present, must agree with it. Throws {@link MalformedRecordError}.
+ * header, when present, must agree with it. `consumerGroup` is the group that wrote it, when the record
+ * says (tombstones written before 0.2 do not). Throws {@link MalformedRecordError}.
  */
 export function decodeRedirectRecord(message: Pick<KafkaMessage, 'key' | 'value' | 'headers'>): RedirectEntry {
   const { groupKey, id } = parseRedirectKey(message.key)
@@ -80,5 +90,87 @@ export function decodeRedirectRecord(message: Pick<KafkaMessage, 'key' | 'value'
   if (headerId !== undefined && headerId !== id) {
     throw new MalformedRecordError(`Redirect record key names id "${id}" but header ${DetourHeaders.ID} says "${headerId}"`)
   }
-  return { kind: message.value === null ? 'released' : 'pending', groupKey, id }
+  const consumerGroup = headerString(message.headers, DetourHeaders.CONSUMER_GROUP)
+  return { kind: message.value === null ? 'released' : 'pending', groupKey, id, consumerGroup }
+}
+
+/** A redirect record as the group store needs it: the group's store key and the offset part of the id. */
+export interface RedirectUpdate {
+  readonly pending: boolean
+  readonly storeKey: string
+  readonly offset: string
+}
+
+/**
+ * The redirect-record decoder of the followers' hot path, for one redirect partition. It accepts what
+ * {@link decodeRedirectRecord} accepts for that partition, without building strings it does not need:
+ * the key must be `<group key>|<topic>/<partition>/<digits>` (or that id alone for keyless), a `detour-id`
+ * header, if present, must equal the id bytes, and a `detour-consumer-group` header, if present, must be
+ * the follower's group. Anything else returns `undefined`: the caller then takes the full decoder, which
+ * validates and says what is wrong. `redirect-codec.test.ts` checks that both agree.
+ */
+export class RedirectPartitionDecoder {
+  private readonly prefix: Buffer
+  private readonly group: Buffer
+
+  constructor(
+    readonly sourceTopic: string,
+    readonly partition: number,
+    consumerGroup: string,
+  ) {
+    this.prefix = Buffer.from(`${sourceTopic}/${partition}/`, 'latin1')
+    this.group = Buffer.from(consumerGroup, 'utf8')
+  }
+
+  decodeFast(message: { key: Buffer | null; value: Buffer | null; headers?: IHeaders }): RedirectUpdate | undefined {
+    const key = message.key
+    if (key === null || key.length === 0) return undefined
+    const prefix = this.prefix
+    const at = key.lastIndexOf(REDIRECT_KEY_SEPARATOR)
+    const idStart = at + 1
+    const digitsStart = idStart + prefix.length
+    const digits = key.length - digitsStart
+    if (digits < 1 || digits > 19) return undefined
+    if (key.compare(prefix, 0, prefix.length, idStart, digitsStart) !== 0) return undefined
+    for (let i = digitsStart; i < key.length; i++) {
+      const c = key[i]!
+      if (c < 0x30 || c > 0x39) return undefined
+    }
+    const headers = message.headers
+    if (headers !== undefined) {
+      const id = headers[DetourHeaders.ID]
+      if (id !== undefined) {
+        const value = Array.isArray(id) ? id[0] : id
+        if (value === undefined) return undefined
+        const matches = typeof value === 'string' ? value === key.toString('latin1', idStart) : key.subarray(idStart).equals(value)
+        if (!matches) return undefined
+      }
+      const group = headers[DetourHeaders.CONSUMER_GROUP]
+      if (group !== undefined) {
+        const value = Array.isArray(group) ? group[0] : group
+        if (value === undefined) return undefined
+        if (!(typeof value === 'string' ? Buffer.from(value, 'utf8').equals(this.group) : this.group.equals(value))) return undefined
+      }
+    }
+    return {
+      pending: message.value !== null,
+      storeKey: at === -1 ? `${KEYLESS_GROUP_PREFIX}${key.toString('latin1', idStart)}` : key.toString('latin1', 0, at),
+      offset: key.toString('latin1', digitsStart),
+    }
+  }
+
+  /**
+   * The full decoder, with this partition's checks: the id must belong to this source partition. Returns
+   * `foreign` for a well-formed record of another consumer group (a topic shared by mistake). Throws
+   * {@link MalformedRecordError} with what is wrong.
+   */
+  decode(message: Pick<KafkaMessage, 'key' | 'value' | 'headers'>, consumerGroup: string): RedirectUpdate | { readonly foreign: string } {
+    const entry = decodeRedirectRecord(message)
+    const { topic, partition, offset } = parseMessageId(entry.id)
+    if (topic !== this.sourceTopic || partition !== this.partition) {
+      throw new MalformedRecordError(`Redirect record id ${entry.id} does not belong to ${this.sourceTopic}/${this.partition}`)
+    }
+    if (entry.consumerGroup !== undefined && entry.consumerGroup !== consumerGroup) return { foreign: entry.consumerGroup }
+    return { pending: entry.kind === 'pending', storeKey: groupKeyToStoreKey(entry.groupKey, entry.id), offset }
+  }
 }

@@ -16,8 +16,15 @@ export const ErrorCodes = {
   MALFORMED_RECORD: 'DETOUR_MALFORMED_RECORD',
   /** The component is not started, or already stopped. */
   NOT_RUNNING: 'DETOUR_NOT_RUNNING',
-  /** Waiting for something (rebuild, shutdown) took longer than allowed. */
+  /** Waiting for something (rebuild, shutdown, a handler in the retry worker) took longer than allowed. */
   TIMEOUT: 'DETOUR_TIMEOUT',
+  /**
+   * Another instance now owns the partition and fenced this one's transactional producer: the message
+   * goes back to kafkajs, which hands the partition to its new owner.
+   */
+  FENCED: 'DETOUR_FENCED',
+  /** The consumer or Detour is stopping: a wait ended so that kafkajs can stop. The message is handled again later. */
+  STOPPING: 'DETOUR_STOPPING',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -116,6 +123,29 @@ export class DetourTimeoutError extends DetourError {
   constructor(message: string) {
     super(message, ErrorCodes.TIMEOUT, { retriable: true })
     this.name = 'DetourTimeoutError'
+  }
+}
+
+/**
+ * This instance no longer owns the partition: a newer owner initialised the partition's transactional
+ * producer (fencing this one), or the consumer group says the partition is assigned elsewhere.
+ */
+export class DetourFencedError extends DetourError {
+  readonly topic: string
+  readonly partition: number
+  constructor(topic: string, partition: number, message: string, options: { cause?: unknown } = {}) {
+    super(message, ErrorCodes.FENCED, { cause: options.cause, retriable: true })
+    this.name = 'DetourFencedError'
+    this.topic = topic
+    this.partition = partition
+  }
+}
+
+/** A wait (for a rebuild, for room in the group store) ended because the consumer or Detour is stopping. */
+export class DetourStoppingError extends DetourError {
+  constructor(message: string) {
+    super(message, ErrorCodes.STOPPING, { retriable: true })
+    this.name = 'DetourStoppingError'
   }
 }
 

@@ -8,6 +8,8 @@ export {
   DeserializationError,
   MalformedRecordError,
   DetourTimeoutError,
+  DetourFencedError,
+  DetourStoppingError,
   isDetourError,
   isUnprocessableError,
   isDeserializationError,

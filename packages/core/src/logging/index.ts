@@ -1,2 +1,3 @@
 export { noopLogger, childLogger, createJsonLogger } from './logger.js'
 export type { Logger, LogFields, LogLevel, JsonLoggerOptions } from './logger.js'
+export { kafkajsLogCreator, kafkajsLogLevel } from './kafkajs-logs.js'

@@ -54,8 +54,9 @@ class PartitionGroups {
 
 export interface GroupStoreOptions {
   /**
-   * Pending ids above which the store reports itself full. The SDK then pauses partitions that need to
-   * add ids (backpressure); the store itself never refuses or evicts an id.
+   * The pending ids the owner means to hold at most (the utilisation in {@link StoreStats} is relative to
+   * it). The main app pauses partitions that need to add ids past it; the store itself never refuses or
+   * evicts an id.
    * @defaultValue 100000
    */
   maxPendingIds?: number
@@ -99,16 +100,26 @@ export class GroupStore {
     return this.topics.get(topic)?.get(partition)
   }
 
-  /** Starts (or restarts) tracking a partition with an empty state. */
-  resetPartition(topic: string, partition: number): void {
-    this.dropPartition(topic, partition)
+  /** The partition's groups, created on first use: a partition added to a topic at runtime is tracked like the others. */
+  private slot(topic: string, partition: number): PartitionGroups {
     let partitions = this.topics.get(topic)
     if (!partitions) {
       partitions = new Map()
       this.topics.set(topic, partitions)
     }
-    partitions.set(partition, new PartitionGroups())
-    this.partitionCount++
+    let groups = partitions.get(partition)
+    if (!groups) {
+      groups = new PartitionGroups()
+      partitions.set(partition, groups)
+      this.partitionCount++
+    }
+    return groups
+  }
+
+  /** Starts tracking a partition afresh, with nothing pending. */
+  resetPartition(topic: string, partition: number): void {
+    this.dropPartition(topic, partition)
+    this.slot(topic, partition)
   }
 
   /** Forgets a partition (revoked). */
@@ -127,11 +138,9 @@ export class GroupStore {
     return this.groupsOf(topic, partition) !== undefined
   }
 
-  /** Adds a pending id. Returns false when it was already pending or the partition is not tracked. */
+  /** Adds a pending id (tracking the partition from now on if it was not). Returns false when it was already pending. */
   add(topic: string, partition: number, groupKey: string, id: string): boolean {
-    const groups = this.groupsOf(topic, partition)
-    if (!groups) return false
-    const added = groups.add(groupKey, offsetOf(id))
+    const added = this.slot(topic, partition).add(groupKey, offsetOf(id))
     if (added) this.pendingTotal++
     return added
   }
@@ -163,17 +172,17 @@ export class GroupStore {
     return offsets.map((offset) => `${topic}/${partition}/${offset}`)
   }
 
+  /** Groups with pending ids in one partition. */
+  partitionGroups(topic: string, partition: number): number {
+    return this.groupsOf(topic, partition)?.groups.size ?? 0
+  }
+
   partitionPending(topic: string, partition: number): number {
     return this.groupsOf(topic, partition)?.pending ?? 0
   }
 
   get pendingCount(): number {
     return this.pendingTotal
-  }
-
-  /** True when adding an id would exceed {@link maxPendingIds}. */
-  get isFull(): boolean {
-    return this.pendingTotal >= this.maxPendingIds
   }
 
   stats(): StoreStats {

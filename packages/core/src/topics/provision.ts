@@ -4,6 +4,9 @@ import { noopLogger } from '../logging/logger.js'
 import type { DetourTopics } from '../model/topic-names.js'
 import type { TopicAdmin } from './topic-admin.js'
 
+/** Settings the retry topic is created with: records may wait there (held) for days, so time never deletes them. */
+export const RETRY_TOPIC_CONFIG = { 'retention.ms': '-1', 'retention.bytes': '-1', 'cleanup.policy': 'delete' } as const
+
 export interface ProvisionOptions {
   readonly admin: TopicAdmin
   readonly topics: DetourTopics
@@ -11,10 +14,14 @@ export interface ProvisionOptions {
   readonly create?: boolean
   readonly replicationFactor?: number
   /**
-   * Fail when the redirect topic's cleanup policy is readable and is not `compact`.
+   * Check the settings that keep pending state safe, when the cluster lets them be read: the redirect
+   * topic's `cleanup.policy` must be exactly `compact` (with `delete` too, time would remove pending ids),
+   * and the retry topic must keep records without a time or size limit (`retention.ms=-1`,
+   * `retention.bytes=-1`; the retry worker deletes what it resolved). A mismatch fails with the fix.
+   * `false` only logs the mismatch.
    * @defaultValue true
    */
-  readonly requireCompactedRedirect?: boolean
+  readonly checkTopicSettings?: boolean
   readonly logger?: Logger
 }
 
@@ -27,8 +34,9 @@ export interface ProvisionResult {
 /**
  * Makes sure the Detour topics of one source topic exist and are co-partitioned with it: the retry and
  * redirect topics must have the source's partition count, because the records written for a source
- * message go to that message's partition. The redirect topic is created compacted and checked.
- * Fails with a {@link DetourTopicError} that says how to fix the cluster.
+ * message go to that message's partition. The redirect topic is created compacted, the retry topic with
+ * unlimited retention, and both are checked. Fails with a {@link DetourTopicError} that says how to fix
+ * the cluster.
  */
 export async function provisionTopics(options: ProvisionOptions): Promise<ProvisionResult> {
   const { admin, topics } = options
@@ -40,21 +48,21 @@ export async function provisionTopics(options: ProvisionOptions): Promise<Provis
   }
   const created: string[] = []
   const roles = [
-    { role: 'retry', topic: topics.retry, compact: false, copartitioned: true },
-    { role: 'redirect', topic: topics.redirect, compact: true, copartitioned: true },
-    { role: 'error', topic: topics.error, compact: false, copartitioned: false },
+    { role: 'retry', topic: topics.retry, compact: false, config: RETRY_TOPIC_CONFIG, copartitioned: true },
+    { role: 'redirect', topic: topics.redirect, compact: true, config: undefined, copartitioned: true },
+    { role: 'error', topic: topics.error, compact: false, config: undefined, copartitioned: false },
   ] as const
-  for (const { role, topic, compact, copartitioned } of roles) {
+  for (const { role, topic, compact, config, copartitioned } of roles) {
     let count = await admin.partitionCount(topic)
     if (count === undefined) {
       if (!create) {
         throw new DetourTopicError(
           topic,
           `The ${role} topic "${topic}" does not exist. Create it with ${partitions} partitions` +
-            `${compact ? ' and cleanup.policy=compact' : ''}, or enable topic creation.`,
+            `${compact ? ' and cleanup.policy=compact' : ''}${config ? ' and retention.ms=-1 retention.bytes=-1' : ''}, or enable topic creation.`,
         )
       }
-      await admin.createTopic({ topic, partitions, compact, replicationFactor: options.replicationFactor })
+      await admin.createTopic({ topic, partitions, compact, config, replicationFactor: options.replicationFactor })
       logger.info('Created Detour topic', { role, topic, partitions, compact })
       created.push(topic)
       count = partitions
@@ -65,33 +73,58 @@ export async function provisionTopics(options: ProvisionOptions): Promise<Provis
         `The ${role} topic "${topic}" has ${count} partitions but the source topic "${topics.source}" has ${partitions}. ` +
           `Detour writes the records of source partition N to partition N of the ${role} topic, so both must match: ` +
           (count < partitions
-            ? `add partitions to "${topic}" (kafka-topics --alter --topic ${topic} --partitions ${partitions}) while it is empty, `
+            ? `add partitions to "${topic}" (kafka-topics --alter --topic ${topic} --partitions ${partitions}), `
             : `recreate "${topic}" with ${partitions} partitions once it holds no pending records, `) +
           'or point Detour at a topic with the right count.',
       )
     }
   }
-  if (options.requireCompactedRedirect ?? true) {
-    const policy = await readPolicy(admin, topics.redirect, logger)
-    if (policy !== undefined && !policy.split(',').map((p) => p.trim()).includes('compact')) {
-      throw new DetourTopicError(
-        topics.redirect,
-        `The redirect topic "${topics.redirect}" has cleanup.policy=${policy}; it must be compacted so released ids ` +
-          `disappear and restarts stay fast: kafka-configs --alter --entity-type topics --entity-name ${topics.redirect} ` +
-          '--add-config cleanup.policy=compact',
-      )
-    }
-  }
+  await checkSettings(options, logger)
   return { partitions, created }
 }
 
-async function readPolicy(admin: TopicAdmin, topic: string, logger: Logger): Promise<string | undefined> {
+async function readConfig(admin: TopicAdmin, topic: string, names: readonly string[], logger: Logger): Promise<Readonly<Record<string, string | undefined>> | undefined> {
   try {
-    const policy = await admin.cleanupPolicy(topic)
-    if (policy === undefined) logger.warn('Cannot read the redirect topic cleanup.policy; not checked', { topic })
-    return policy
+    const config = await admin.topicConfig(topic, names)
+    if (config === undefined) logger.warn('Cannot read the topic settings; not checked', { topic, settings: names })
+    return config
   } catch (error) {
-    logger.warn('Cannot read the redirect topic cleanup.policy; not checked', { topic, error })
+    logger.warn('Cannot read the topic settings; not checked', { topic, settings: names, error })
     return undefined
   }
+}
+
+async function checkSettings(options: ProvisionOptions, logger: Logger): Promise<void> {
+  const { admin, topics } = options
+  const strict = options.checkTopicSettings ?? true
+  const problems: DetourTopicError[] = []
+  const redirect = await readConfig(admin, topics.redirect, ['cleanup.policy'], logger)
+  const policy = redirect?.['cleanup.policy']
+  if (policy !== undefined && policy.replaceAll(' ', '') !== 'compact') {
+    problems.push(
+      new DetourTopicError(
+        topics.redirect,
+        `The redirect topic "${topics.redirect}" has cleanup.policy=${policy}; it must be exactly "compact": ` +
+          (policy.includes('delete') ? 'with "delete", retention would remove ids that are still pending; ' : 'released ids must disappear and pending ones stay; ') +
+          `kafka-configs --alter --entity-type topics --entity-name ${topics.redirect} --add-config cleanup.policy=compact`,
+      ),
+    )
+  }
+  const retry = await readConfig(admin, topics.retry, ['retention.ms', 'retention.bytes'], logger)
+  if (retry !== undefined) {
+    const limits = (['retention.ms', 'retention.bytes'] as const).filter((name) => retry[name] !== undefined && retry[name] !== '-1')
+    if (limits.length > 0) {
+      problems.push(
+        new DetourTopicError(
+          topics.retry,
+          `The retry topic "${topics.retry}" has ${limits.map((name) => `${name}=${retry[name]}`).join(', ')}: records waiting there ` +
+            '(a held group can wait for days) would be deleted before the retry worker resolves them. The worker deletes what it ' +
+            `resolved itself: kafka-configs --alter --entity-type topics --entity-name ${topics.retry} --add-config retention.ms=-1,retention.bytes=-1`,
+        ),
+      )
+    }
+  }
+  if (problems.length === 0) return
+  if (strict) throw problems[0]
+  for (const problem of problems) logger.warn(`${problem.message} (checkTopicSettings is off: going on)`, { topic: problem.topic })
 }

@@ -7,6 +7,8 @@ export interface TopicSpec {
   readonly compact?: boolean
   /** @defaultValue the broker's default (-1) */
   readonly replicationFactor?: number
+  /** More topic settings (`retention.ms`, `min.insync.replicas`, …). */
+  readonly config?: Readonly<Record<string, string>>
 }
 
 /**
@@ -17,8 +19,8 @@ export interface TopicAdmin {
   /** Partition count, or `undefined` when the topic does not exist. */
   partitionCount(topic: string): Promise<number | undefined>
   createTopic(spec: TopicSpec): Promise<void>
-  /** The topic's `cleanup.policy`, or `undefined` when it cannot be read. */
-  cleanupPolicy(topic: string): Promise<string | undefined>
+  /** Topic settings by name (`undefined` for a name the broker did not return), or `undefined` when they cannot be read. */
+  topicConfig(topic: string, names: readonly string[]): Promise<Readonly<Record<string, string | undefined>> | undefined>
 }
 
 /** {@link TopicAdmin} over a kafkajs `Admin` (CreateTopics, Metadata, DescribeConfigs). */
@@ -45,28 +47,26 @@ export class KafkaTopicAdmin implements TopicAdmin {
   }
 
   createTopic(spec: TopicSpec): Promise<void> {
+    const configEntries = Object.entries({ ...(spec.compact ? { 'cleanup.policy': 'compact' } : {}), ...spec.config }).map(([name, value]) => ({
+      name,
+      value,
+    }))
     return this.withAdmin(async (admin) => {
       await admin.createTopics({
         waitForLeaders: true,
-        topics: [
-          {
-            topic: spec.topic,
-            numPartitions: spec.partitions,
-            replicationFactor: spec.replicationFactor ?? -1,
-            configEntries: spec.compact ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
-          },
-        ],
+        topics: [{ topic: spec.topic, numPartitions: spec.partitions, replicationFactor: spec.replicationFactor ?? -1, configEntries }],
       })
     })
   }
 
-  cleanupPolicy(topic: string): Promise<string | undefined> {
+  topicConfig(topic: string, names: readonly string[]): Promise<Record<string, string | undefined>> {
     return this.withAdmin(async (admin) => {
       const result = await admin.describeConfigs({
         includeSynonyms: false,
-        resources: [{ type: 2 /* ConfigResourceTypes.TOPIC */, name: topic, configNames: ['cleanup.policy'] }],
+        resources: [{ type: 2 /* ConfigResourceTypes.TOPIC */, name: topic, configNames: [...names] }],
       })
-      return result.resources[0]?.configEntries.find((entry) => entry.configName === 'cleanup.policy')?.configValue
+      const entries = result.resources[0]?.configEntries ?? []
+      return Object.fromEntries(names.map((name) => [name, entries.find((entry) => entry.configName === name)?.configValue]))
     })
   }
 }

@@ -69,6 +69,7 @@ export class EmbeddedBroker implements TestBroker {
     this.topicAdmin = {
       partitionCount: async (topic) => this.topics.get(topic) ?? (await this.metadataPartitions(topic)),
       createTopic: async (spec) => this.createTopic(spec.topic, spec.partitions, spec),
+      topicConfig: async () => undefined,
       cleanupPolicy: async () => undefined,
     }
   }

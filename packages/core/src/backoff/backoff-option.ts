@@ -1,4 +1,5 @@
-import { constantBackoff, DetourConfigError, exponentialBackoff, type BackoffFn, type ExponentialBackoffOptions } from '@detour/core'
+import { DetourConfigError } from '../errors/index.js'
+import { constantBackoff, exponentialBackoff, type BackoffFn, type ExponentialBackoffOptions } from './backoff.js'
 
 /** Exponential backoff with jitter, described as data (what the CLI and config files produce). */
 export interface ExponentialBackoffSpec extends ExponentialBackoffOptions {

@@ -1,0 +1,1 @@
+export { SafeEmitter } from './safe-emitter.js'

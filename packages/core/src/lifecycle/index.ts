@@ -1,0 +1,1 @@
+export type { LifecycleState, StopResult } from './lifecycle.js'

@@ -89,8 +89,8 @@ export const rebuild: Benchmark = {
         beforeConsume: (d: Detour) => d.once('ready', () => ready.resolve(performance.now())),
       })
       try {
-        const t1 = await within(ready.promise, timeoutMs, () => `Detour not ready; ${app.detour.store.pendingCount}/${total} ids applied`)
-        const pending = app.detour.store.pendingCount
+        const t1 = await within(ready.promise, timeoutMs, () => `Detour not ready; ${app.detour.stats().pendingIds}/${total} ids applied`)
+        const pending = app.detour.stats().pendingIds
         if (pending !== total) throw new Error(`ready with ${pending} pending ids, expected ${total}`)
         const seconds = (t1 - t0) / 1000
         return { rate: total / seconds, ms: seconds * 1000 }

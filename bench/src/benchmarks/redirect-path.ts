@@ -126,7 +126,7 @@ export const redirectPath: Benchmark = {
       })
       try {
         await within(span.done.promise, timeoutMs, () => `Detour redirected ${span.count}/${total}`)
-        const pending = app.detour.store.pendingCount
+        const pending = app.detour.stats().pendingIds
         if (pending !== total) throw new Error(`expected ${total} pending ids after the run, found ${pending}`)
         return span.rate
       } finally {

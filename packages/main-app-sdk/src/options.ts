@@ -1,27 +1,29 @@
-import type { Consumer, ConsumerConfig, Kafka, Producer } from 'kafkajs'
+import type { Consumer, ConsumerConfig, Kafka, Producer, ProducerConfig } from 'kafkajs'
 import type { Registry } from 'prom-client'
 import {
   DetourConfigError,
-  constantBackoff,
   defaultGroupKey,
+  resolveBackoff,
   type BackoffFn,
+  type BackoffOption,
   type ErrorClassifier,
   type GroupKeyFn,
   type Logger,
   type TopicAdmin,
   type TopicNaming,
 } from '@detour/core'
+import type { HandOffMode } from './hand-off/hand-off.js'
 
 /** Options of {@link createDetour}. */
 export interface DetourOptions {
-  /** Your kafkajs client: Detour creates its producer, admin and redirect follower from it. */
+  /** Your kafkajs client: Detour creates its producers, admin and redirect follower from it. */
   kafka: Kafka
   /**
-   * Your consumer. Detour listens to its group events to rebuild pending ids before any message of a
-   * newly assigned partition is processed. Create it with the same `groupId`.
+   * Your consumer. Detour listens to its group events to claim and rebuild a newly assigned partition
+   * before any of its messages is processed. Create it with the same `groupId`.
    */
   consumer: Consumer
-  /** The consumer group id of `consumer`. Part of the default topic names. */
+  /** The consumer group id of `consumer`. Part of the default topic names and of the transactional ids. */
   groupId: string
   /** Source topics the consumer reads. Each gets its own retry, redirect and error topic. */
   topics: string[]
@@ -35,7 +37,8 @@ export interface DetourOptions {
   /**
    * Decides what a handler error means. Return `undefined` to use the defaults
    * (`UnprocessableMessageError` and programming errors → error topic; `DeserializationError`/`SyntaxError`
-   * → error topic; anything else → transient).
+   * → error topic; anything else → transient). Consumer-group errors (a `heartbeat()` during a rebalance)
+   * never reach it: they go back to kafkajs.
    */
   classify?: ErrorClassifier
   /**
@@ -44,8 +47,28 @@ export interface DetourOptions {
    * @defaultValue 0
    */
   inPlaceRetries?: number
-  /** Delay between in-place attempts. @defaultValue 100 ms constant */
-  inPlaceBackoff?: BackoffFn
+  /**
+   * Delay between in-place attempts: a function of the failed attempts, or
+   * `{ type: 'exponential', initialDelayMs, … }` / `{ type: 'constant', delayMs }` (as the retry worker's `backoff`).
+   * @defaultValue `{ type: 'constant', delayMs: 100 }`
+   */
+  inPlaceBackoff?: BackoffOption
+  /**
+   * How hand-offs are written: `transactional` (one Kafka transaction per hand-off and one transactional id
+   * per source partition: evicted instances are fenced and unknown outcomes settled) or `sequential` (the
+   * redirect record, acknowledged, then the retry record; for clusters without transactions). See
+   * docs/ARCHITECTURE.md, "Fencing", for what each guarantees and costs.
+   * @defaultValue 'transactional'
+   */
+  handOff?: HandOffMode
+  /**
+   * Prefix of the transactional ids (`<prefix>-<topic>-<partition>`). Every instance of the consumer group
+   * must use the same; grant the principal `Write`/`Describe` on transactional ids with this prefix.
+   * @defaultValue `detour-<groupId>`
+   */
+  transactionalIdPrefix?: string
+  /** The broker aborts a hand-off transaction left open this long (an instance died in the middle). @defaultValue 30000 */
+  transactionTimeoutMs?: number
   /**
    * Pending ids (over this instance's assigned partitions) above which partitions that need to add ids
    * are paused until tombstones release some. Ids are never evicted.
@@ -53,20 +76,30 @@ export interface DetourOptions {
    */
   maxPendingIds?: number
   /**
-   * Longest wait for a partition's rebuild before the message fails (and kafkajs delivers it again).
+   * Longest wait for a partition to be ready (claimed and rebuilt) before the message fails (and kafkajs
+   * delivers it again).
    * @defaultValue 300000
    */
   rebuildTimeoutMs?: number
   /** Create missing retry/redirect/error topics at start. @defaultValue true */
   createTopics?: boolean
-  /** Fail at start when the redirect topic is readable and not compacted. @defaultValue true */
+  /** Replication factor of created topics. @defaultValue the broker's default */
+  replicationFactor?: number
+  /**
+   * Refuse to start when the redirect topic is not exactly `cleanup.policy=compact` or the retry topic has
+   * a retention limit (when the cluster lets them be read). `false` only logs them.
+   * @defaultValue true
+   */
+  checkTopicSettings?: boolean
+  /** @deprecated Use `checkTopicSettings`. */
   requireCompactedRedirect?: boolean
   /** Topic provisioning. @defaultValue kafkajs admin API (`KafkaTopicAdmin`) */
   topicAdmin?: TopicAdmin
+  /** Extra settings of the producers Detour creates (`idempotent`, `transactionalId` and acks are Detour's). */
+  producerConfig?: Partial<ProducerConfig>
   /**
-   * Producer for retry, redirect and error records. It must use `acks: -1` semantics (the default for
-   * `send`). Detour connects and disconnects it only if it created it.
-   * @defaultValue `kafka.producer({ allowAutoTopicCreation: false })`
+   * @deprecated Detour creates its producers (`producerConfig` sets them up). Still accepted with
+   * `handOff: 'sequential'`, for its writes; it must use `acks: -1` and should be idempotent.
    */
   producer?: Producer
   /** Settings of the redirect follower's consumer (e.g. `maxWaitTimeInMs`). */
@@ -81,14 +114,20 @@ export const defaultOptions = {
   topicNaming: {},
   groupKey: defaultGroupKey,
   inPlaceRetries: 0,
+  inPlaceBackoff: { type: 'constant', delayMs: 100 },
+  handOff: 'transactional',
+  transactionTimeoutMs: 30_000,
   maxPendingIds: 100_000,
   rebuildTimeoutMs: 300_000,
   createTopics: true,
-  requireCompactedRedirect: true,
-} satisfies Partial<DetourOptions>
+  checkTopicSettings: true,
+} as const satisfies Partial<DetourOptions>
 
-export type ResolvedOptions = DetourOptions &
-  Required<Pick<DetourOptions, keyof typeof defaultOptions | 'inPlaceBackoff'>>
+type Defaulted = 'topicNaming' | 'groupKey' | 'inPlaceRetries' | 'handOff' | 'transactionalIdPrefix' | 'transactionTimeoutMs' | 'maxPendingIds' | 'rebuildTimeoutMs' | 'createTopics' | 'checkTopicSettings'
+
+/** Options after defaults and validation. */
+export type ResolvedOptions = Omit<DetourOptions, Defaulted | 'inPlaceBackoff' | 'requireCompactedRedirect'> &
+  Required<Pick<DetourOptions, Defaulted>> & { readonly inPlaceBackoff: BackoffFn }
 
 function integer(option: string, value: number, min: number): void {
   if (!Number.isInteger(value) || value < min) {
@@ -114,21 +153,39 @@ export function resolveOptions(options: DetourOptions): ResolvedOptions {
   if (new Set(options.topics).size !== options.topics.length) {
     throw new DetourConfigError('topics', 'lists a topic twice')
   }
-  const resolved: ResolvedOptions = {
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as DetourOptions
+  const merged: Omit<ResolvedOptions, 'inPlaceBackoff'> & { inPlaceBackoff: BackoffOption; requireCompactedRedirect?: boolean } = {
     ...defaultOptions,
-    inPlaceBackoff: constantBackoff(100),
-    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
-  } as ResolvedOptions
-  integer('inPlaceRetries', resolved.inPlaceRetries, 0)
-  if (resolved.inPlaceRetries > 10) {
-    throw new DetourConfigError('inPlaceRetries', `at most 10 (the partition waits during in-place retries); got ${resolved.inPlaceRetries}`)
+    transactionalIdPrefix: `detour-${options.groupId}`,
+    ...given,
   }
-  integer('maxPendingIds', resolved.maxPendingIds, 1)
-  integer('rebuildTimeoutMs', resolved.rebuildTimeoutMs, 1)
-  if (typeof resolved.groupKey !== 'function') throw new DetourConfigError('groupKey', 'must be a function (message) => key')
-  if (resolved.classify !== undefined && typeof resolved.classify !== 'function') {
+  if (given.checkTopicSettings === undefined && given.requireCompactedRedirect !== undefined) merged.checkTopicSettings = given.requireCompactedRedirect
+  integer('inPlaceRetries', merged.inPlaceRetries, 0)
+  if (merged.inPlaceRetries > 10) {
+    throw new DetourConfigError('inPlaceRetries', `at most 10 (the partition waits during in-place retries); got ${merged.inPlaceRetries}`)
+  }
+  integer('maxPendingIds', merged.maxPendingIds, 1)
+  integer('rebuildTimeoutMs', merged.rebuildTimeoutMs, 1)
+  integer('transactionTimeoutMs', merged.transactionTimeoutMs, 1000)
+  if (merged.replicationFactor !== undefined && merged.replicationFactor !== -1) integer('replicationFactor', merged.replicationFactor, 1)
+  if (merged.handOff !== 'transactional' && merged.handOff !== 'sequential') {
+    throw new DetourConfigError('handOff', `must be "transactional" or "sequential", got ${JSON.stringify(merged.handOff)}`)
+  }
+  if (typeof merged.transactionalIdPrefix !== 'string' || merged.transactionalIdPrefix.length === 0) {
+    throw new DetourConfigError('transactionalIdPrefix', 'must be a non-empty string')
+  }
+  if (merged.producer !== undefined && merged.handOff === 'transactional') {
+    throw new DetourConfigError(
+      'producer',
+      'transactional hand-offs use one producer per source partition, created by Detour: pass its settings as `producerConfig` instead ' +
+        '(or set handOff: "sequential" to keep using your producer)',
+    )
+  }
+  if (typeof merged.groupKey !== 'function') throw new DetourConfigError('groupKey', 'must be a function (message) => key')
+  if (merged.classify !== undefined && typeof merged.classify !== 'function') {
     throw new DetourConfigError('classify', 'must be a function (error) => verdict | undefined')
   }
-  if (typeof resolved.inPlaceBackoff !== 'function') throw new DetourConfigError('inPlaceBackoff', 'must be a function (attempt) => ms')
-  return resolved
+  const inPlaceBackoff = resolveBackoff(merged.inPlaceBackoff)
+  const { requireCompactedRedirect: _legacy, ...rest } = merged
+  return { ...rest, inPlaceBackoff }
 }

@@ -1,0 +1,58 @@
+import { buildRedirectRecord, isRecordTooLargeError, type DeadLetterReason, type RedirectReason } from '@detour/core'
+import type { HandOff, HandOffContext, RedirectOutcome } from './hand-off.js'
+import type { SharedWriter } from './shared-writer.js'
+
+/**
+ * Hand-offs without transactions: the redirect record, acknowledged, then the retry record, on one
+ * idempotent producer. The retry record is never written before its redirect record is acknowledged,
+ * otherwise the worker could release the id before the record that makes it pending exists.
+ */
+export class SequentialHandOff implements HandOff {
+  readonly mode = 'sequential' as const
+
+  constructor(
+    private readonly writer: SharedWriter,
+    private readonly connect: () => Promise<void>,
+    private readonly disconnect: () => Promise<void>,
+  ) {}
+
+  start(): Promise<void> {
+    return this.connect()
+  }
+
+  async claim(): Promise<void> {}
+
+  isClaimed(): boolean {
+    return true
+  }
+
+  async release(): Promise<void> {}
+
+  async redirect(ctx: HandOffContext, reason: RedirectReason, error: unknown, onPending: () => void): Promise<RedirectOutcome> {
+    const record = buildRedirectRecord({ source: ctx.source, id: ctx.id, groupKey: ctx.groupKey, reason, consumerGroup: ctx.consumerGroup })
+    try {
+      await this.writer.send(ctx.topics.redirect, record, 'redirect')
+    } catch (failure) {
+      if (isRecordTooLargeError(failure)) return { kind: 'too-large', redirectWritten: false, error: failure }
+      throw failure
+    }
+    onPending()
+    return this.writer.retry(ctx, reason, error)
+  }
+
+  resume(ctx: HandOffContext, reason: RedirectReason, error: unknown): Promise<RedirectOutcome> {
+    return this.writer.retry(ctx, reason, error)
+  }
+
+  deadLetter(ctx: HandOffContext, reason: DeadLetterReason, error: unknown, attempts: number): Promise<void> {
+    return this.writer.deadLetter(ctx, reason, error, attempts)
+  }
+
+  tombstone(ctx: HandOffContext): Promise<void> {
+    return this.writer.tombstone(ctx)
+  }
+
+  stop(): Promise<void> {
+    return this.disconnect()
+  }
+}

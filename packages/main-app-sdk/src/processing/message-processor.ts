@@ -1,0 +1,354 @@
+import type { EachMessageHandler, EachMessagePayload } from 'kafkajs'
+import {
+  DetourConfigError,
+  DetourFencedError,
+  DetourStoppingError,
+  describeError,
+  displayGroupKey,
+  messageId,
+  type DeadLetterReason,
+  type DetourTopics,
+  type GroupStore,
+  type Logger,
+  type RedirectReason,
+} from '@detour/core'
+import type { HandOff, HandOffContext, RedirectOutcome } from '../hand-off/hand-off.js'
+import type { SdkMetrics } from '../metrics/sdk-metrics.js'
+import type { PartitionGate } from '../partitions/partition-gate.js'
+import type { MessageRouter, RoutingKey } from '../routing/message-router.js'
+
+export interface MessageProcessorDeps {
+  readonly topics: ReadonlyMap<string, DetourTopics>
+  readonly consumerGroup: string
+  readonly store: GroupStore
+  readonly gate: PartitionGate
+  readonly router: MessageRouter
+  readonly handOff: HandOff
+  readonly metrics: SdkMetrics
+  readonly logger: Logger
+  readonly rebuildTimeoutMs: number
+  readonly maxPendingIds: number
+  /** Pending ids over the assigned partitions (backpressure). */
+  readonly assignedPending: () => number
+  /** True once started and not stopping. */
+  readonly isRunning: () => boolean
+  /** Resolves once Detour runs; rejects when it was never started. */
+  readonly whenStarted: () => Promise<void>
+  /** Aborted when the consumer or Detour is stopping: every wait ends with a retriable error. */
+  readonly stopping: () => AbortSignal
+  /** Pauses a partition in kafkajs (a source partition without Detour partitions). */
+  readonly pausePartition: (payload: EachMessagePayload) => void
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+
+/**
+ * Runs one message: waits for its partition, asks the router, runs the handler, and has the hand-off
+ * perform what the router decided. Errors that kafkajs must see (a failed or fenced hand-off, a rebalance,
+ * a stop) leave `eachMessage` unresolved, so kafkajs delivers the message again.
+ */
+export class MessageProcessor {
+  readonly paused = new Set<string>()
+  private readonly processedByTopic = new Map<string, { inc(): void }>()
+
+  constructor(private readonly deps: MessageProcessorDeps) {}
+
+  wrap(handler: EachMessageHandler): EachMessageHandler {
+    if (typeof handler !== 'function') throw new DetourConfigError('handler', 'eachMessage needs your handler function')
+    const { gate, store, topics } = this.deps
+    return (payload) => {
+      const { topic, partition } = payload
+      // Fast path (running, partition ready, nothing pending in it): the handler directly, with no extra
+      // async frame and no id or group key computed.
+      if (this.deps.isRunning() && gate.isReady(topic, partition) && store.partitionPending(topic, partition) === 0 && topics.has(topic)) {
+        let result: Promise<void> | undefined
+        try {
+          result = handler(payload)
+        } catch (error) {
+          return this.afterFailure(handler, payload, undefined, 1, error)
+        }
+        if (result === undefined || typeof result.then !== 'function') {
+          this.processed(topic).inc()
+          return Promise.resolve()
+        }
+        return result.then(
+          () => this.processed(topic).inc(),
+          (error: unknown) => this.afterFailure(handler, payload, undefined, 1, error),
+        )
+      }
+      return this.route(handler, payload)
+    }
+  }
+
+  private async route(handler: EachMessageHandler, payload: EachMessagePayload): Promise<void> {
+    const { gate, router } = this.deps
+    const { topic, partition, message } = payload
+    if (!this.deps.topics.has(topic)) {
+      throw new DetourConfigError('topics', `received a message from "${topic}", which is not in options.topics: add it so its failures can be routed`)
+    }
+    if (!this.deps.isRunning()) await this.deps.whenStarted()
+    if (!gate.isReady(topic, partition)) await this.waitReady(payload)
+    const decision = router.beforeHandler(topic, partition, message)
+    switch (decision.kind) {
+      case 'dead-letter':
+        await this.deadLetter(this.context(payload, messageId({ topic, partition, offset: message.offset }), null), decision.reason, decision.error, 0, payload)
+        return
+      case 'redirect':
+        await this.redirect(payload, decision.key, 'ordering', undefined)
+        return
+      case 'resume':
+        await this.resume(payload, decision.key)
+        return
+      case 'process':
+        break
+    }
+    try {
+      await handler(payload)
+    } catch (error) {
+      await this.afterFailure(handler, payload, decision.key, 1, error)
+      return
+    }
+    this.processed(topic).inc()
+  }
+
+  private async waitReady(payload: EachMessagePayload): Promise<void> {
+    const { topic, partition } = payload
+    try {
+      await this.deps.gate.waitReady(topic, partition, () => payload.heartbeat(), this.deps.rebuildTimeoutMs, this.deps.stopping())
+    } catch (error) {
+      if (error instanceof Error && error.name === 'DetourTopicError') this.deps.pausePartition(payload)
+      throw error
+    }
+  }
+
+  /** A handler attempt failed: the router decides; retries in place, redirects, dead-letters or rethrows. */
+  private async afterFailure(handler: EachMessageHandler, payload: EachMessagePayload, knownKey: RoutingKey | undefined, firstAttempt: number, firstError: unknown): Promise<void> {
+    const { router, metrics } = this.deps
+    const { topic, partition, message } = payload
+    let error = firstError
+    for (let attempt = firstAttempt; ; attempt++) {
+      if (attempt > firstAttempt) {
+        try {
+          await handler(payload)
+          this.processed(topic).inc()
+          return
+        } catch (retryError) {
+          error = retryError
+        }
+      }
+      const decision = router.afterFailure(error, attempt, this.deps.stopping().aborted)
+      if (decision.kind === 'rethrow') throw decision.error
+      // Decided on a partition that may have changed meanwhile (a failed write elsewhere): make sure it is ready.
+      if (!this.deps.gate.isReady(topic, partition)) await this.waitReady(payload)
+      let key = knownKey
+      if (key === undefined) {
+        try {
+          key = router.routingKey(topic, partition, message)
+        } catch (keyError) {
+          await this.deadLetter(this.context(payload, messageId({ topic, partition, offset: message.offset }), null), 'unprocessable', keyError, attempt, payload)
+          return
+        }
+      }
+      switch (decision.kind) {
+        case 'dead-letter':
+          await this.deadLetter(this.context(payload, key.id, key.groupKey), decision.reason, error, attempt, payload)
+          return
+        case 'retry-in-place':
+          metrics.inPlaceRetries.inc({ topic })
+          await this.sleepWithHeartbeat(decision.delayMs, payload)
+          continue
+        case 'redirect':
+          await this.redirect(payload, key, 'failure', error)
+          return
+      }
+    }
+  }
+
+  private context(payload: EachMessagePayload, id: string, groupKey: HandOffContext['groupKey']): HandOffContext {
+    const { topic, partition, message } = payload
+    return {
+      topics: this.deps.topics.get(topic)!,
+      source: { topic, partition, offset: message.offset },
+      message,
+      id,
+      groupKey,
+      consumerGroup: this.deps.consumerGroup,
+    }
+  }
+
+  /** Redirect: backpressure, then the hand-off; the id is recorded once it is durably pending. */
+  private async redirect(payload: EachMessagePayload, key: RoutingKey, reason: RedirectReason, error: unknown): Promise<void> {
+    const { store, handOff, metrics, logger } = this.deps
+    const { topic, partition } = payload
+    await this.waitForRoom(payload)
+    const ctx = this.context(payload, key.id, key.groupKey)
+    const outcome = await this.write(payload, () =>
+      handOff.redirect(ctx, reason, error, () => {
+        store.add(topic, partition, key.storeKey, key.id)
+      }),
+    )
+    if (outcome.kind === 'too-large') {
+      await this.tooLarge(payload, ctx, key, outcome)
+      return
+    }
+    metrics.redirected.inc({ topic, reason })
+    logger.debug('Redirected message to the retry topic', {
+      topic,
+      partition,
+      offset: ctx.source.offset,
+      id: ctx.id,
+      reason,
+      groupKey: displayGroupKey(ctx.groupKey),
+      error: error === undefined ? undefined : describeError(error).message,
+    })
+  }
+
+  /** The message's own id is pending: its hand-off happened before; the retry record is written again. */
+  private async resume(payload: EachMessagePayload, key: RoutingKey): Promise<void> {
+    const ctx = this.context(payload, key.id, key.groupKey)
+    const outcome = await this.write(payload, () => this.deps.handOff.resume(ctx, 'failure', undefined))
+    if (outcome.kind === 'too-large') {
+      await this.tooLarge(payload, ctx, key, outcome)
+      return
+    }
+    this.deps.metrics.redirected.inc({ topic: payload.topic, reason: 'resumed' })
+  }
+
+  /**
+   * The retry record can never be written (too large for the broker): the message is dead-lettered without
+   * its value (its coordinates say where it is), and an id made pending for it is released here, so its
+   * group is not locked by a message that will never be retried.
+   */
+  private async tooLarge(payload: EachMessagePayload, ctx: HandOffContext, key: RoutingKey, outcome: Extract<RedirectOutcome, { kind: 'too-large' }>): Promise<void> {
+    await this.deadLetter(ctx, 'record-too-large', outcome.error, 1, payload)
+    if (outcome.redirectWritten || this.deps.store.isPending(ctx.source.topic, ctx.source.partition, key.storeKey, key.id)) {
+      await this.write(payload, () => this.deps.handOff.tombstone(ctx))
+      this.deps.store.release(ctx.source.topic, ctx.source.partition, key.storeKey, key.id)
+    }
+  }
+
+  /**
+   * Runs a hand-off write while heartbeating. A write whose outcome is unknown, or that was fenced, sends the
+   * partition back behind its barrier (claimed again first when its producer broke) before the error goes to
+   * kafkajs, which delivers the message again.
+   */
+  private async write<T>(payload: EachMessagePayload, work: () => Promise<T>): Promise<T> {
+    try {
+      return await this.heartbeating(payload, work())
+    } catch (error) {
+      const { topic, partition } = payload
+      this.deps.metrics.handOffFailures.inc({ topic })
+      const fenced = error instanceof DetourFencedError
+      this.deps.gate.markUnsynced(topic, partition, fenced || !this.deps.handOff.isClaimed(topic, partition))
+      this.deps.logger.warn(fenced ? 'Hand-off fenced: another instance owns the partition now' : 'Hand-off failed; the message will be handled again', {
+        topic,
+        partition,
+        offset: payload.message.offset,
+        error,
+      })
+      throw error
+    }
+  }
+
+  private async deadLetter(ctx: HandOffContext, reason: DeadLetterReason, error: unknown, attempts: number, payload: EachMessagePayload): Promise<void> {
+    const { handOff, metrics, logger } = this.deps
+    try {
+      await this.heartbeating(payload, handOff.deadLetter(ctx, reason, error, attempts))
+    } catch (writeError) {
+      metrics.handOffFailures.inc({ topic: ctx.source.topic })
+      throw writeError
+    }
+    metrics.deadLettered.inc({ topic: ctx.source.topic, reason })
+    logger.warn('Sent message to the error topic', {
+      topic: ctx.source.topic,
+      partition: ctx.source.partition,
+      offset: ctx.source.offset,
+      id: ctx.id,
+      reason,
+      error: describeError(error).message,
+    })
+  }
+
+  /**
+   * Backpressure: while the group store holds `maxPendingIds` over the assigned partitions, this partition
+   * is paused (heartbeating) until tombstones release ids. The wait ends with a retriable
+   * `DetourStoppingError` when the consumer or Detour stops.
+   */
+  private async waitForRoom(payload: EachMessagePayload): Promise<void> {
+    const { maxPendingIds, logger } = this.deps
+    if (this.deps.assignedPending() < maxPendingIds) return
+    const signal = this.deps.stopping()
+    const slot = `${payload.topic}/${payload.partition}`
+    const resume = payload.pause()
+    this.paused.add(slot)
+    logger.warn('Group store full: pausing partition until tombstones release pending ids', {
+      topic: payload.topic,
+      partition: payload.partition,
+      pendingIds: this.deps.assignedPending(),
+      maxPendingIds,
+    })
+    try {
+      while (this.deps.assignedPending() >= maxPendingIds) {
+        if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new DetourStoppingError('Stopped waiting for room in the group store')
+        await sleep(200, signal)
+        if (!signal.aborted) await payload.heartbeat()
+      }
+    } finally {
+      this.paused.delete(slot)
+      resume()
+      logger.info('Group store has room again (or the wait ended): resuming partition', { topic: payload.topic, partition: payload.partition })
+    }
+  }
+
+  /**
+   * Awaits a write while heartbeating, so a write that kafkajs retries for a while (broker errors) does
+   * not cost the group membership. A heartbeat error (a rebalance) is left for kafkajs to notice after
+   * this message; the write itself is always awaited to the end.
+   */
+  private async heartbeating<T>(payload: EachMessagePayload, work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    let done = false
+    const beat = (): void => {
+      if (done) return
+      timer = setTimeout(() => {
+        payload.heartbeat().then(beat, beat)
+      }, 1000)
+    }
+    beat()
+    try {
+      return await work
+    } finally {
+      done = true
+      clearTimeout(timer)
+    }
+  }
+
+  private async sleepWithHeartbeat(ms: number, payload: EachMessagePayload): Promise<void> {
+    const signal = this.deps.stopping()
+    const end = Date.now() + ms
+    for (let left = ms; left > 0 && !signal.aborted; left = end - Date.now()) {
+      await sleep(Math.min(left, 1000), signal)
+      if (!signal.aborted) await payload.heartbeat()
+    }
+  }
+
+  /** Labelled counter children cached per topic: prom-client hashes label sets on every `inc({...})`. */
+  private processed(topic: string): { inc(): void } {
+    let child = this.processedByTopic.get(topic)
+    if (!child) {
+      child = this.deps.metrics.processed.labels({ topic })
+      this.processedByTopic.set(topic, child)
+    }
+    return child
+  }
+}
+

@@ -3,7 +3,9 @@ import {
   DeserializationError,
   DetourConfigError,
   DetourError,
+  DetourFencedError,
   DetourHandOffError,
+  DetourStoppingError,
   DetourTimeoutError,
   DetourTopicError,
   ErrorCodes,
@@ -26,6 +28,8 @@ describe('ErrorCodes', () => {
       MALFORMED_RECORD: 'DETOUR_MALFORMED_RECORD',
       NOT_RUNNING: 'DETOUR_NOT_RUNNING',
       TIMEOUT: 'DETOUR_TIMEOUT',
+      FENCED: 'DETOUR_FENCED',
+      STOPPING: 'DETOUR_STOPPING',
     })
   })
 })
@@ -42,6 +46,10 @@ describe('Detour error classes', () => {
     [new DeserializationError('bad json'), 'DeserializationError', 'DETOUR_DESERIALIZATION', false, undefined],
     [new MalformedRecordError('no id'), 'MalformedRecordError', 'DETOUR_MALFORMED_RECORD', false, undefined],
     [new DetourTimeoutError('rebuild took too long'), 'DetourTimeoutError', 'DETOUR_TIMEOUT', true, undefined],
+    // Fenced and stopping: the message goes back to kafkajs and is handled again, so both are retriable.
+    [new DetourFencedError('orders', 3, 'fenced', { cause }), 'DetourFencedError', 'DETOUR_FENCED', true, cause],
+    [new DetourFencedError('orders', 3, 'fenced'), 'DetourFencedError', 'DETOUR_FENCED', true, undefined],
+    [new DetourStoppingError('stopping'), 'DetourStoppingError', 'DETOUR_STOPPING', true, undefined],
   ]
 
   it.each(cases)('%s sets name, code, retriable and cause', (error, name, code, retriable, expectedCause) => {
@@ -71,6 +79,9 @@ describe('Detour error classes', () => {
     expect(config.option).toBe('maxPendingIds')
     expect(new DetourTopicError('orders-x', 'm').topic).toBe('orders-x')
     expect(new DetourHandOffError('orders-y', 'm', null).topic).toBe('orders-y')
+    const fenced = new DetourFencedError('orders', 7, 'another owner')
+    expect([fenced.topic, fenced.partition, fenced.message]).toEqual(['orders', 7, 'another owner'])
+    expect(new DetourStoppingError('bye')).not.toBeInstanceOf(DetourFencedError)
   })
 })
 

@@ -101,16 +101,58 @@ describe('GroupStore basics', () => {
     expect(s.stats()).toEqual({ pendingIds: 4, groups: 3, partitions: 2, utilisation: 4 / 100_000 })
   })
 
-  it('ignores partitions that are not tracked', () => {
+  it('answers for an untracked partition without starting to track it', () => {
     const s = new GroupStore()
     expect(s.hasPartition(T, 0)).toBe(false)
-    expect(s.add(T, 0, 'k', 'orders/0/1')).toBe(false)
     expect(s.release(T, 0, 'k', 'orders/0/1')).toBe(false)
     expect(s.hasPending(T, 0, 'k')).toBe(false)
     expect(s.isPending(T, 0, 'k', 'orders/0/1')).toBe(false)
     expect(s.pendingIds(T, 0, 'k')).toEqual([])
+    expect(s.partitionPending(T, 0)).toBe(0)
+    expect(s.partitionGroups(T, 0)).toBe(0)
+    // Only add creates a slot: lookups and releases leave the store as it was.
+    expect(s.hasPartition(T, 0)).toBe(false)
     expect(s.pendingCount).toBe(0)
     expect(s.stats()).toEqual({ pendingIds: 0, groups: 0, partitions: 0, utilisation: 0 })
+  })
+
+  it('tracks a partition first seen by add (a partition added to the topic at runtime)', () => {
+    const s = store() // partitions 0 and 1 are tracked; 2 appears later
+    expect(s.hasPartition(T, 2)).toBe(false)
+    expect(s.add(T, 2, 'k', 'orders/2/40')).toBe(true)
+    expect(s.hasPartition(T, 2)).toBe(true)
+    expect(s.add(T, 2, 'k', 'orders/2/40')).toBe(false)
+    expect(s.add(T, 2, 'k', 'orders/2/41')).toBe(true)
+    expect(s.pendingIds(T, 2, 'k')).toEqual(['orders/2/40', 'orders/2/41'])
+    expect(s.partitionPending(T, 2)).toBe(2)
+    expect(s.stats()).toEqual({ pendingIds: 2, groups: 1, partitions: 3, utilisation: 2 / 100_000 })
+    // A topic the store never heard of gets its slot too, without touching the others.
+    expect(s.add('payments', 0, 'k', 'payments/0/1')).toBe(true)
+    expect(s.hasPending(T, 0, 'k')).toBe(false)
+    expect(s.stats()).toEqual({ pendingIds: 3, groups: 2, partitions: 4, utilisation: 3 / 100_000 })
+    expect(s.release(T, 2, 'k', 'orders/2/40')).toBe(true)
+    expect(s.release(T, 2, 'k', 'orders/2/41')).toBe(true)
+    // Emptied by releases, the partition stays tracked (only drop forgets it).
+    expect(s.hasPartition(T, 2)).toBe(true)
+    expect(s.stats()).toEqual({ pendingIds: 1, groups: 1, partitions: 4, utilisation: 1 / 100_000 })
+  })
+
+  it('partitionGroups counts the groups with pending ids of one partition', () => {
+    const s = store()
+    expect(s.partitionGroups(T, 0)).toBe(0)
+    s.add(T, 0, 'a', 'orders/0/1')
+    s.add(T, 0, 'a', 'orders/0/2')
+    s.add(T, 0, 'b', 'orders/0/3')
+    s.add(T, 1, 'c', 'orders/1/1')
+    expect([s.partitionGroups(T, 0), s.partitionGroups(T, 1), s.partitionGroups(T, 2), s.partitionGroups('other', 0)]).toEqual([2, 1, 0, 0])
+    s.release(T, 0, 'a', 'orders/0/1')
+    expect(s.partitionGroups(T, 0)).toBe(2) // 'a' still has orders/0/2
+    s.release(T, 0, 'a', 'orders/0/2')
+    expect(s.partitionGroups(T, 0)).toBe(1)
+    s.resetPartition(T, 1)
+    expect(s.partitionGroups(T, 1)).toBe(0)
+    s.dropPartition(T, 0)
+    expect(s.partitionGroups(T, 0)).toBe(0)
   })
 
   it('resetPartition empties a partition and adjusts the total', () => {
@@ -137,11 +179,16 @@ describe('GroupStore basics', () => {
     expect(s.hasPartition(T, 1)).toBe(false)
     expect(s.pendingCount).toBe(1)
     expect(s.partitionPending(T, 1)).toBe(0)
-    expect(s.add(T, 1, 'a', 'orders/1/3')).toBe(false)
+    expect(s.pendingIds(T, 1, 'a')).toEqual([])
+    expect(s.stats()).toEqual({ pendingIds: 1, groups: 1, partitions: 1, utilisation: 1 / 100_000 })
     s.dropPartition(T, 1)
     s.dropPartition('never', 9)
-    expect(s.pendingCount).toBe(1)
-    expect(s.stats().partitions).toBe(1)
+    expect(s.stats()).toEqual({ pendingIds: 1, groups: 1, partitions: 1, utilisation: 1 / 100_000 })
+    // Assigned again later: add tracks it afresh, without the ids it had before the drop.
+    expect(s.add(T, 1, 'a', 'orders/1/3')).toBe(true)
+    expect(s.pendingIds(T, 1, 'a')).toEqual(['orders/1/3'])
+    expect(s.isPending(T, 1, 'a', 'orders/1/1')).toBe(false)
+    expect(s.stats()).toEqual({ pendingIds: 2, groups: 2, partitions: 2, utilisation: 2 / 100_000 })
   })
 
   it('keeps partitions of different topics independent', () => {
@@ -178,25 +225,27 @@ describe('GroupStore basics', () => {
 })
 
 describe('GroupStore capacity', () => {
-  it('is full at maxPendingIds and never refuses an id', () => {
+  it('reports utilisation relative to maxPendingIds and never refuses an id', () => {
     const s = store(3)
     expect(s.maxPendingIds).toBe(3)
+    expect(s).not.toHaveProperty('isFull') // the owner decides from stats(); the store has no opinion
     s.add(T, 0, 'a', 'orders/0/1')
     s.add(T, 1, 'b', 'orders/1/1')
-    expect(s.isFull).toBe(false)
+    expect(s.stats()).toEqual({ pendingIds: 2, groups: 2, partitions: 2, utilisation: 2 / 3 })
     s.add(T, 0, 'a', 'orders/0/2')
-    expect(s.isFull).toBe(true)
+    expect(s.stats().utilisation).toBe(1)
+    // Past the maximum: still added, utilisation above 1.
     expect(s.add(T, 0, 'c', 'orders/0/3')).toBe(true)
-    expect(s.pendingCount).toBe(4)
-    expect(s.stats().utilisation).toBeCloseTo(4 / 3, 10)
+    expect(s.add(T, 5, 'd', 'orders/5/1')).toBe(true)
+    expect(s.pendingCount).toBe(5)
+    expect(s.isPending(T, 5, 'd', 'orders/5/1')).toBe(true)
+    expect(s.stats()).toEqual({ pendingIds: 5, groups: 4, partitions: 3, utilisation: 5 / 3 })
     s.release(T, 0, 'c', 'orders/0/3')
-    expect(s.isFull).toBe(true)
     s.release(T, 0, 'a', 'orders/0/1')
-    expect(s.isFull).toBe(false)
-    s.add(T, 1, 'z', 'orders/1/9')
-    expect(s.isFull).toBe(true)
+    expect(s.stats().utilisation).toBe(1)
     s.dropPartition(T, 1)
-    expect(s.isFull).toBe(false)
+    s.dropPartition(T, 5)
+    expect(s.stats()).toEqual({ pendingIds: 1, groups: 1, partitions: 1, utilisation: 1 / 3 })
   })
 
   it('defaults maxPendingIds to 100000', () => {
@@ -234,15 +283,20 @@ describe('GroupStore against a reference model', () => {
   const partitions = [0, 1, 2]
   const groupKeys = ['a', 'b', 'c', '\u00ff', '\u00fe', groupKeyToStoreKey(null, 'orders/0/1'), '']
 
-  function run(seed: number, withResets: boolean): { added: number; released: number; largestGroup: number; fullSeen: boolean } {
-    const seen = { added: 0, released: 0, largestGroup: 0, fullSeen: false }
+  function run(
+    seed: number,
+    withResets: boolean,
+  ): { added: number; released: number; largestGroup: number; overMaxSeen: boolean; slotsCreatedByAdd: number } {
+    const seen = { added: 0, released: 0, largestGroup: 0, overMaxSeen: false, slotsCreatedByAdd: 0 }
     const random = prng(seed)
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!
     const s = new GroupStore({ maxPendingIds: 40 })
     const model = new Map<string, string[]>() // `${topic}/${partition}` + '\u0000' + group key → ids in insertion order
     const tracked = new Set<string>()
     const slot = (topic: string, partition: number, key: string): string => `${topic}/${partition}\u0000${key}`
-    for (const topic of topics) for (const partition of partitions) {
+    // Partition 2 of each topic is not reset up front: its slot comes from the first add (a partition
+    // added at runtime), and after a drop the next add brings a slot back.
+    for (const topic of topics) for (const partition of partitions.slice(0, 2)) {
       s.resetPartition(topic, partition)
       tracked.add(`${topic}/${partition}`)
     }
@@ -251,21 +305,27 @@ describe('GroupStore against a reference model', () => {
     const snapshot = (fromStore: boolean): unknown[] => {
       const out: unknown[] = []
       let total = 0
+      let groups = 0
       for (const topic of topics) {
         for (const partition of partitions) {
           let partitionTotal = 0
+          let partitionGroups = 0
           for (const key of groupKeys) {
             const ids = model.get(slot(topic, partition, key)) ?? []
             partitionTotal += ids.length
+            if (ids.length > 0) partitionGroups++
             out.push(fromStore ? [s.pendingIds(topic, partition, key), s.hasPending(topic, partition, key)] : [ids, ids.length > 0])
             for (const probe of ids) out.push(fromStore ? s.isPending(topic, partition, key, probe) : true)
           }
           out.push(fromStore ? s.partitionPending(topic, partition) : partitionTotal)
+          out.push(fromStore ? s.partitionGroups(topic, partition) : partitionGroups)
           out.push(fromStore ? s.hasPartition(topic, partition) : tracked.has(`${topic}/${partition}`))
           total += partitionTotal
+          groups += partitionGroups
         }
       }
-      out.push(fromStore ? [s.pendingCount, s.isFull] : [total, total >= 40])
+      out.push(fromStore ? s.pendingCount : total)
+      out.push(fromStore ? s.stats() : { pendingIds: total, groups, partitions: tracked.size, utilisation: total / 40 })
       return out
     }
     const check = (step: number, op: string): void => {
@@ -295,9 +355,11 @@ describe('GroupStore against a reference model', () => {
       } else if (roll < 0.55) {
         const id = `${topic}/${partition}/${Math.floor(random() * 12)}`
         op = `add ${key} ${id}`
-        const expected = isTracked && !ids.includes(id)
+        const expected = !ids.includes(id)
         const added = s.add(topic, partition, key, id)
         if (added !== expected) expect(added, `step ${step} ${op}`).toBe(expected)
+        if (!isTracked) seen.slotsCreatedByAdd++
+        tracked.add(`${topic}/${partition}`)
         if (expected) {
           model.set(slot(topic, partition, key), [...ids, id])
           seen.added++
@@ -321,18 +383,20 @@ describe('GroupStore against a reference model', () => {
         if (s.isPending(topic, partition, key, probe) !== pending) expect(s.isPending(topic, partition, key, probe), `step ${step} ${op}: ${probe}`).toBe(pending)
       }
       check(step, op)
-      seen.fullSeen ||= s.isFull
+      seen.overMaxSeen ||= s.stats().utilisation >= 1
     }
     return seen
   }
 
   it('matches the model over 10000 random add/release ops', () => {
     const seen = run(0xdec0de, false)
-    // The mix really exercised every path: many real adds and releases, Set-form groups, a full store.
+    // The mix really exercised every path: many real adds and releases, Set-form groups, slots created
+    // by add, a store at or past maxPendingIds.
     expect(seen.added).toBeGreaterThan(2000)
     expect(seen.released).toBeGreaterThan(2000)
     expect(seen.largestGroup).toBeGreaterThanOrEqual(3)
-    expect(seen.fullSeen).toBe(true)
+    expect(seen.slotsCreatedByAdd).toBe(2) // partition 2 of each topic, once
+    expect(seen.overMaxSeen).toBe(true)
   })
 
   it('matches the model over 10000 random ops with partition resets and revocations', () => {
@@ -340,5 +404,6 @@ describe('GroupStore against a reference model', () => {
     expect(seen.added).toBeGreaterThan(2000)
     expect(seen.released).toBeGreaterThan(1000)
     expect(seen.largestGroup).toBeGreaterThanOrEqual(3)
+    expect(seen.slotsCreatedByAdd).toBeGreaterThan(10) // after drops too
   })
 })

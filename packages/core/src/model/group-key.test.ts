@@ -1,6 +1,7 @@
 import type { KafkaMessage } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
-import { defaultGroupKey, displayGroupKey, groupKeyToStoreKey, resolveGroupKey, type GroupKeyFn } from './group-key.js'
+import { DetourConfigError } from '../errors/index.js'
+import { defaultGroupKey, displayGroupKey, groupKeyToStoreKey, KEYLESS_GROUP_PREFIX, resolveGroupKey, type GroupKeyFn } from './group-key.js'
 
 function message(key: Buffer | null, headers: KafkaMessage['headers'] = {}): KafkaMessage {
   return { key, value: Buffer.from('v'), timestamp: '1700000000000', attributes: 0, offset: '7', headers: headers ?? {} }
@@ -45,6 +46,86 @@ describe('resolveGroupKey', () => {
 
   it('keeps an empty string key as an empty (non-null) group key', () => {
     expect(resolveGroupKey(() => '', message(null), 't', 0)).toEqual(Buffer.alloc(0))
+  })
+})
+
+describe('resolveGroupKey coercion', () => {
+  /** What a JavaScript group-key function may return, whatever its declared type. */
+  const returning = (value: unknown): GroupKeyFn => (() => value) as GroupKeyFn
+  const resolve = (value: unknown): Buffer | null => resolveGroupKey(returning(value), message(Buffer.from('k')), 'orders', 3)
+
+  it('takes the bytes of a Uint8Array view, not of the buffer behind it', () => {
+    const backing = new Uint8Array([0x10, 0x11, 0xff, 0x7c, 0x00, 0x12, 0x13])
+    const view = new Uint8Array(backing.buffer, 2, 3)
+    const resolved = resolve(view)
+    expect(Buffer.isBuffer(resolved)).toBe(true)
+    expect(resolved).toEqual(Buffer.from([0xff, 0x7c, 0x00]))
+    expect(resolved).toHaveLength(3)
+    expect(groupKeyToStoreKey(resolved, 'orders/3/7')).toBe('\u00ff|\u0000')
+  })
+
+  it('takes a Buffer slice as it is', () => {
+    const slice = Buffer.from('xxcustomer-1yy').subarray(2, 12)
+    expect(resolve(slice)).toBe(slice)
+    expect(resolve(slice)!.toString()).toBe('customer-1')
+  })
+
+  it('makes the same group of a string and of its UTF-8 bytes', () => {
+    expect(resolve('é')).toEqual(resolve(new Uint8Array([0xc3, 0xa9])))
+  })
+
+  it.each<[string, number | bigint, string]>([
+    ['zero', 0, '0'],
+    ['negative zero', -0, '0'],
+    ['an integer', 42, '42'],
+    ['a negative fraction', -1.5, '-1.5'],
+    ['a large number', 1e21, '1e+21'],
+    ['an unsafe integer (as JavaScript holds it)', Number.MAX_SAFE_INTEGER + 2, '9007199254740992'],
+    ['a bigint past 2^63', 12345678901234567890n, '12345678901234567890'],
+    ['a negative bigint', -7n, '-7'],
+  ])('turns %s into its decimal text', (_label, value, text) => {
+    expect(resolve(value)).toEqual(Buffer.from(text, 'utf8'))
+  })
+
+  it('makes the number 42, the bigint 42n and the string "42" one group', () => {
+    expect(groupKeyToStoreKey(resolve(42), 'x')).toBe('42')
+    expect(groupKeyToStoreKey(resolve(42n), 'x')).toBe('42')
+    expect(groupKeyToStoreKey(resolve('42'), 'x')).toBe('42')
+  })
+
+  it('gives null and undefined no group', () => {
+    expect(resolve(null)).toBeNull()
+    expect(resolve(undefined)).toBeNull()
+    expect(groupKeyToStoreKey(resolve(undefined), 'orders/3/7')).toBe(`${KEYLESS_GROUP_PREFIX}orders/3/7`)
+  })
+
+  it.each<[string, unknown, string]>([
+    ['a plain object', { id: 1 }, 'an object ([object Object])'],
+    ['an array', [1, 2], 'an object ([object Array])'],
+    ['a Date', new Date(0), 'an object ([object Date])'],
+    ['an ArrayBuffer', new ArrayBuffer(2), 'an object ([object ArrayBuffer])'],
+    ['a Uint16Array', new Uint16Array(2), 'an object ([object Uint16Array])'],
+    ['NaN', Number.NaN, 'the number NaN'],
+    ['Infinity', Number.POSITIVE_INFINITY, 'the number Infinity'],
+    ['-Infinity', Number.NEGATIVE_INFINITY, 'the number -Infinity'],
+    ['true', true, 'a boolean'],
+    ['false', false, 'a boolean'],
+    ['a symbol', Symbol('k'), 'a symbol'],
+    ['a function', () => 'k', 'a function'],
+  ])('refuses %s with a DetourConfigError naming the type and the message', (_label, value, described) => {
+    const m = { ...message(Buffer.from('k')), offset: '9223372036854775807' }
+    let caught: unknown
+    try {
+      resolveGroupKey(returning(value), m, 'orders', 3)
+    } catch (error) {
+      caught = error
+    }
+    expect(caught).toBeInstanceOf(DetourConfigError)
+    expect((caught as DetourConfigError).option).toBe('groupKey')
+    expect((caught as DetourConfigError).code).toBe('DETOUR_INVALID_OPTION')
+    expect((caught as DetourConfigError).message).toBe(
+      `Invalid option "groupKey": must return a string, bytes, a finite number or null; it returned ${described} for orders/3/9223372036854775807`,
+    )
   })
 })
 

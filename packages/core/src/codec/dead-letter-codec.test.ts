@@ -1,7 +1,8 @@
+import type { Message } from 'kafkajs'
 import { describe, expect, it } from 'vitest'
 import { DeserializationError } from '../errors/index.js'
 import { HeaderLimits, type DeadLetterReason } from '../headers/header-names.js'
-import { buildDeadLetterRecord, type DeadLetterInput } from './dead-letter-codec.js'
+import { buildDeadLetterRecord, writeDeadLetter, type DeadLetterInput } from './dead-letter-codec.js'
 
 const NOW = new Date('2024-05-01T12:34:56.789Z')
 const FIRST = new Date('2024-05-01T12:00:00.000Z')
@@ -167,5 +168,103 @@ describe('buildDeadLetterRecord', () => {
     expect(record.value).toBeNull()
     expect(record.headers).not.toHaveProperty('detour-original-timestamp')
     expect(record.headers!['detour-component']).toBe('main-app')
+  })
+})
+
+describe('writeDeadLetter', () => {
+  /** A send stand-in: records each message, then answers with the next scripted outcome (success when none is left). */
+  function sender(...outcomes: unknown[]): { send: (message: Message) => Promise<void>; sent: Message[] } {
+    const sent: Message[] = []
+    return {
+      sent,
+      send: async (message) => {
+        sent.push(message)
+        const outcome = outcomes.shift()
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- brokers' errors reach us as any shape, plain objects included
+        if (outcome !== undefined) throw outcome
+      },
+    }
+  }
+  const tooLarge = Object.assign(new Error('The request included a message larger than the max message size the server will accept'), {
+    name: 'KafkaJSProtocolError',
+    type: 'MESSAGE_TOO_LARGE',
+    code: 10,
+  })
+  const dead = input({ id: 'orders/3/17', source: { topic: 'orders', partition: 3, offset: '17' } })
+  const full = buildDeadLetterRecord(dead)
+  const lean = buildDeadLetterRecord({ ...dead, withoutValue: true })
+
+  it('writes the full record once when the broker takes it', async () => {
+    const { send, sent } = sender()
+    await expect(writeDeadLetter(send, dead)).resolves.toEqual({ withoutValue: false })
+    expect(sent).toEqual([full])
+    expect(sent[0]!.value).toBe(value)
+    expect(sent[0]!.headers!.trace).toBe(trace)
+  })
+
+  it.each<[string, unknown]>([
+    ['MESSAGE_TOO_LARGE', tooLarge],
+    ['RECORD_LIST_TOO_LARGE', { type: 'RECORD_LIST_TOO_LARGE', code: 18 }],
+    ['a wrapped MESSAGE_TOO_LARGE (retries exceeded)', Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded', cause: tooLarge })],
+    ['an aggregated MESSAGE_TOO_LARGE', { name: 'KafkaJSAggregateError', errors: [new Error('other'), { originalError: tooLarge }] }],
+  ])('on %s, writes it once more without value and user headers', async (_label, error) => {
+    const { send, sent } = sender(error)
+    await expect(writeDeadLetter(send, dead)).resolves.toEqual({ withoutValue: true })
+    expect(sent).toEqual([full, lean])
+    const second = sent[1]!
+    expect(second.key).toBe(key)
+    expect(second.value).toBeNull()
+    expect(Object.keys(second.headers!).filter((name) => !name.startsWith('detour-'))).toEqual([])
+    // The coordinates say where the original is.
+    expect(second.headers).toMatchObject({
+      'detour-id': 'orders/3/17',
+      'detour-original-topic': 'orders',
+      'detour-original-partition': '3',
+      'detour-original-offset': '17',
+      'detour-reason': 'exhausted',
+    })
+  })
+
+  it('retries only once: a second failure, too large or not, propagates as it is', async () => {
+    const again = { type: 'MESSAGE_TOO_LARGE' }
+    const first = sender(tooLarge, again)
+    await expect(writeDeadLetter(first.send, dead)).rejects.toBe(again)
+    expect(first.sent).toEqual([full, lean])
+    const down = new Error('broker down')
+    const second = sender(tooLarge, down)
+    await expect(writeDeadLetter(second.send, dead)).rejects.toBe(down)
+    expect(second.sent).toHaveLength(2)
+  })
+
+  it.each<[string, unknown]>([
+    ['a retriable broker error', { name: 'KafkaJSProtocolError', type: 'CORRUPT_MESSAGE', code: 2 }],
+    ['a connection error', new Error('Connection closed')],
+    ['a non-error throwable', 'boom'],
+    ['a code 10 without a type', { code: 10 }],
+  ])('propagates %s untouched, without a second write', async (_label, error) => {
+    const { send, sent } = sender(error)
+    await expect(writeDeadLetter(send, dead)).rejects.toBe(error)
+    expect(sent).toEqual([full])
+  })
+
+  it('writes a withoutValue input once, as it is, and propagates its failure', async () => {
+    const ok = sender()
+    await expect(writeDeadLetter(ok.send, { ...dead, withoutValue: true })).resolves.toEqual({ withoutValue: true })
+    expect(ok.sent).toEqual([lean])
+    const refused = sender(tooLarge)
+    await expect(writeDeadLetter(refused.send, { ...dead, withoutValue: true })).rejects.toBe(tooLarge)
+    expect(refused.sent).toEqual([lean])
+  })
+
+  it('resolves only after the broker acknowledged the write', async () => {
+    let acknowledge!: () => void
+    const acknowledged = new Promise<void>((resolve) => (acknowledge = resolve))
+    let settled = false
+    const writing = writeDeadLetter(() => acknowledged, dead).then(() => (settled = true))
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(settled).toBe(false)
+    acknowledge()
+    await writing
+    expect(settled).toBe(true)
   })
 })

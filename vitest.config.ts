@@ -6,7 +6,7 @@ const src = (path: string): string => fileURLToPath(new URL(path, import.meta.ur
 /**
  * Three tiers, each runnable alone (`pnpm test:unit`, `test:broker`, `test:e2e`; `pnpm test` runs all):
  * - unit: no broker, no build (workspace packages resolve to their sources), seconds;
- * - broker (`*.broker.test.ts`): real kafkajs clients against the run's broker;
+ * - broker (`*.broker.test.ts`): real kafkajs clients against the run's broker, from the sources too;
  * - e2e (`e2e/src/*.e2e.test.ts`): the whole system as child processes (the compiled programs).
  * The broker and e2e tiers share one broker, started by the global set-up (Apache Kafka when Java is here).
  */
@@ -41,7 +41,7 @@ export default defineConfig({
         test: {
           name: 'broker',
           include: ['packages/*/src/**/*.broker.test.ts'],
-          globalSetup: ['./scripts/vitest-global-setup.ts'],
+          globalSetup: ['./scripts/vitest/shared-broker.ts'],
         },
       },
       {
@@ -49,7 +49,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['e2e/src/**/*.e2e.test.ts'],
-          globalSetup: ['./scripts/vitest-global-setup.ts'],
+          globalSetup: ['./scripts/vitest/build.ts', './scripts/vitest/shared-broker.ts'],
         },
       },
     ],

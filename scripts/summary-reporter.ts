@@ -7,7 +7,7 @@ interface SharedState {
 
 /**
  * Prints the plain closing line `N passed, N failed, N skipped` that CI reads, and, when a test failed, the
- * last lines of the shared broker's logs (the broker the global set-up started, see vitest-global-setup.ts).
+ * last lines of the shared broker's logs (the broker the global set-up started, see scripts/vitest/shared-broker.ts).
  */
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {

@@ -1,22 +1,23 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { EachMessagePayload, Kafka } from 'kafkajs'
 import { DetourHeaders, decodeRetryRecord, headerString } from '@detour/core'
-import { ApiKeys, KafkaErrorCodes, collectMessages, fastConsumerConfig, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
+import { ApiKeys, KafkaErrorCodes, collectMessages, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
 import { createDetour, UnprocessableMessageError } from './index.js'
 import { entry, produce, setupTopics, startApp, startFakeWorker, type LogEntry } from './test-support/harness.js'
 
 /**
- * Crash points of a redirect: the writes are redirect → retry → commit. A failure is injected at each
- * point (broker-side produce errors, or no commit at all), the instance dies there (no in-process
- * restart), and a fresh instance takes over. Every message must be processed, in per-key order, and no
- * id may stay pending.
+ * Crash points of a sequential hand-off (redirect → retry → commit), with protocol errors injected by the
+ * embedded broker (the only one that can): the instance dies at each point (no in-process restart), and
+ * a fresh instance takes over. Every message must be processed, in per-key order, and no id may stay
+ * pending. (Transactional hand-offs: `hand-off/crash-points.test.ts` against an in-memory broker, and
+ * `fencing.broker.test.ts` on Kafka.)
  */
-describe('crash points between the writes of a hand-off', () => {
+describe('crash points between the writes of a sequential hand-off (embedded broker)', () => {
   let broker: TestBroker
   let kafka: Kafka
 
   beforeAll(async () => {
-    broker = await startBroker()
+    broker = await startBroker({ needs: ['fault-injection'] })
     kafka = testKafka(broker)
   })
   afterAll(async () => {
@@ -30,8 +31,17 @@ describe('crash points between the writes of a hand-off', () => {
   async function startFragile(topic: string, groupId: string, handler: (p: EachMessagePayload) => Promise<void>, autoCommit = true) {
     const producer = kafka.producer({ retry: { retries: 0 } })
     await producer.connect()
-    const consumer = kafka.consumer({ groupId, ...fastConsumerConfig, retry: { retries: 0, restartOnFailure: async () => false } })
-    const detour = createDetour({ kafka, consumer, groupId, topics: [topic], topicAdmin: broker.topicAdmin, producer, followerConfig: { maxWaitTimeInMs: 100 } })
+    const consumer = kafka.consumer({ groupId, ...broker.consumerTiming, retry: { retries: 0, restartOnFailure: async () => false } })
+    const detour = createDetour({
+      kafka,
+      consumer,
+      groupId,
+      topics: [topic],
+      topicAdmin: broker.topicAdmin,
+      handOff: 'sequential',
+      producer,
+      followerConfig: { maxWaitTimeInMs: 100 },
+    })
     let crashed: Error | undefined
     consumer.on(consumer.events.CRASH, (event) => {
       crashed = event.payload.error
@@ -126,8 +136,9 @@ describe('crash points between the writes of a hand-off', () => {
     const { retry, second } = await scenario(() =>
       broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.NONE, KafkaErrorCodes.NOT_ENOUGH_REPLICAS]),
     )
+    // A's hand-off is resumed by a fresh instance: the reason of the first attempt died with instance 1.
     expect(retry.map((r) => [r.message.value?.toString(), headerString(r.message.headers, DetourHeaders.REASON)])).toEqual([
-      ['A', 'ordering'],
+      ['A', 'failure'],
       ['B', 'ordering'],
     ])
     const resumed = await second.detour.registry.getSingleMetricAsString('detour_messages_redirected_total')
@@ -187,6 +198,41 @@ describe('crash points between the writes of a hand-off', () => {
       await waitFor(() => app.detour.stats().pendingIds === 0, 'the id to be released')
       await produce(kafka, topic, [{ key: 'k', value: 'next' }])
       await waitFor(() => log.some((e) => e.value === 'next'), 'the key to flow again')
+    } finally {
+      broker.clearErrors(ApiKeys.Produce)
+      await app.stop()
+    }
+  })
+
+  it('a redirect record that landed but whose acknowledgement was lost: the partition syncs again and resumes the hand-off (no zombie id)', async () => {
+    const { topic, groupId, topics } = await setupTopics(broker, 1)
+    const log: LogEntry[] = []
+    let failures = 0
+    // The client gives up after two attempts of 1 s each: the outcome of the write is unknown to Detour.
+    const impatient = testKafka(broker, { requestTimeout: 1000, retry: { retries: 1, initialRetryTime: 100 } })
+    const app = await startApp(broker, impatient, {
+      topic,
+      groupId,
+      detour: { producerConfig: { retry: { retries: 1, initialRetryTime: 100 } } },
+      handler: async (payload) => {
+        // A fails once only: if its redelivery were decided on stale knowledge, it would be processed here
+        // and the redirect record that landed would stay pending for ever.
+        if (payload.message.value?.toString() === 'A' && failures++ === 0) throw new Error('transient')
+        log.push(entry('main', payload))
+      },
+    })
+    try {
+      await waitFor(() => app.detour.ready, 'ready')
+      // The redirect record is written, but its response arrives after the client's timeout.
+      const late = { code: KafkaErrorCodes.NONE, delayMs: 2500 }
+      for (const id of broker.brokerIds) broker.injectBrokerErrors(id, ApiKeys.Produce, [late, late])
+      await produce(kafka, topic, [{ key: 'k1', value: 'A' }])
+      const retry = await collectMessages(kafka, topics.retry, (c) => c.length >= 1, 30_000)
+      expect(retry.map((r) => r.message.value?.toString())).toEqual(['A'])
+      expect(log.map((e) => e.value)).toEqual([])
+      expect(app.detour.pendingIds(topic, 0, 'k1')).toEqual([`${topic}/0/0`])
+      const redirected = await app.detour.registry.getSingleMetricAsString('detour_messages_redirected_total')
+      expect(redirected).toMatch(/reason="resumed"} 1/)
     } finally {
       broker.clearErrors(ApiKeys.Produce)
       await app.stop()

@@ -1,50 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Kafka, logLevel } from 'kafkajs'
 import { detourTopics } from '@detour/core'
 import { randomName, startBroker, testKafka, type TestBroker } from '@detour/testkit'
-import { createDetour, DetourConfigError, DetourTopicError, ErrorCodes } from './index.js'
-
-const kafka = new Kafka({ brokers: ['127.0.0.1:1'], logLevel: logLevel.NOTHING })
-const consumer = kafka.consumer({ groupId: 'g' })
-const base = { kafka, consumer, groupId: 'g', topics: ['t'] }
-
-describe('options are validated at construction', () => {
-  it.each([
-    [{ ...base, kafka: undefined }, 'kafka'],
-    [{ ...base, consumer: {} }, 'consumer'],
-    [{ ...base, groupId: '' }, 'groupId'],
-    [{ ...base, topics: [] }, 'topics'],
-    [{ ...base, topics: ['t', 't'] }, 'topics'],
-    [{ ...base, inPlaceRetries: -1 }, 'inPlaceRetries'],
-    [{ ...base, inPlaceRetries: 11 }, 'inPlaceRetries'],
-    [{ ...base, maxPendingIds: 0 }, 'maxPendingIds'],
-    [{ ...base, groupKey: 'key' }, 'groupKey'],
-    [{ ...base, groupId: 'has space' }, 'topics.retry'],
-  ])('rejects %#', (options, option) => {
-    let error: unknown
-    try {
-      createDetour(options as never)
-    } catch (e) {
-      error = e
-    }
-    expect(error).toBeInstanceOf(DetourConfigError)
-    expect((error as DetourConfigError).option).toBe(option)
-    expect((error as DetourConfigError).code).toBe(ErrorCodes.INVALID_OPTION)
-  })
-
-  it('accepts the minimal options and derives topic names that include the group id', () => {
-    const detour = createDetour(base)
-    expect(detour.topics.get('t')).toEqual({ source: 't', retry: 't-g-retry', redirect: 't-g-redirect', error: 't-g-dlt' })
-  })
-
-  it('refuses to consume before start()', async () => {
-    const detour = createDetour(base)
-    const handler = detour.eachMessage(async () => {})
-    await expect(
-      handler({ topic: 't', partition: 0, message: { key: null, value: null, offset: '0', timestamp: '0', attributes: 0, size: 0, headers: {} }, heartbeat: async () => {}, pause: () => () => {} }),
-    ).rejects.toMatchObject({ code: ErrorCodes.NOT_RUNNING })
-  })
-})
+import { KafkaTopicAdmin } from '@detour/core'
+import { createDetour, DetourTopicError } from './index.js'
 
 describe('topics are validated at start', () => {
   let broker: TestBroker
@@ -87,5 +45,64 @@ describe('topics are validated at start', () => {
     const k = testKafka(broker)
     const detour = createDetour({ kafka: k, consumer: k.consumer({ groupId: 'x' }), groupId: 'x', topics: [randomName('missing')], topicAdmin: broker.topicAdmin })
     await expect(detour.start()).rejects.toBeInstanceOf(DetourTopicError)
+  })
+
+  it('refuses, through the admin API, a redirect topic that is not exactly compacted, and a retry topic that time would empty', async (ctx) => {
+    if (!broker.capabilities.adminApi) {
+      console.log(`skipped: the ${broker.mode} broker has no DescribeConfigs (runs on real Kafka)`)
+      ctx.skip()
+      return
+    }
+    const k = testKafka(broker)
+    const admin = new KafkaTopicAdmin(k)
+    const start = (topic: string, groupId: string) =>
+      createDetour({ kafka: k, consumer: k.consumer({ groupId }), groupId, topics: [topic], topicAdmin: admin, followerConfig: { maxWaitTimeInMs: 100 } }).start()
+
+    const topic = randomName('src')
+    const groupId = randomName('app')
+    const names = detourTopics(topic, groupId)
+    await broker.createTopic(topic, 1)
+    await broker.createTopic(names.redirect, 1, { config: { 'cleanup.policy': 'compact,delete' } })
+    const mixed = await start(topic, groupId).catch((e: unknown) => e)
+    expect(mixed).toBeInstanceOf(DetourTopicError)
+    expect((mixed as Error).message).toMatch(/cleanup\.policy=compact,delete; it must be exactly "compact"/)
+    expect((mixed as Error).message).toMatch(/--add-config cleanup\.policy=compact/)
+
+    const topic2 = randomName('src')
+    const groupId2 = randomName('app')
+    const names2 = detourTopics(topic2, groupId2)
+    await broker.createTopic(topic2, 1)
+    await broker.createTopic(names2.retry, 1) // the broker's default retention: 7 days
+    const limited = await start(topic2, groupId2).catch((e: unknown) => e)
+    expect(limited).toBeInstanceOf(DetourTopicError)
+    expect((limited as Error).message).toMatch(/retention\.ms=604800000/)
+    expect((limited as Error).message).toMatch(/retention\.ms=-1,retention\.bytes=-1/)
+  })
+
+  it('creates the retry topic with unlimited retention and the redirect topic compacted, through the admin API', async (ctx) => {
+    if (!broker.capabilities.adminApi) {
+      console.log(`skipped: the ${broker.mode} broker has no CreateTopics/DescribeConfigs (runs on real Kafka)`)
+      ctx.skip()
+      return
+    }
+    const k = testKafka(broker)
+    const topic = randomName('src')
+    const groupId = randomName('app')
+    await broker.createTopic(topic, 2)
+    const detour = createDetour({ kafka: k, consumer: k.consumer({ groupId }), groupId, topics: [topic], topicAdmin: new KafkaTopicAdmin(k), followerConfig: { maxWaitTimeInMs: 100 } })
+    await detour.start()
+    try {
+      const names = detourTopics(topic, groupId)
+      const admin = new KafkaTopicAdmin(k)
+      expect(await admin.topicConfig(names.retry, ['retention.ms', 'retention.bytes', 'cleanup.policy'])).toEqual({
+        'retention.ms': '-1',
+        'retention.bytes': '-1',
+        'cleanup.policy': 'delete',
+      })
+      expect(await admin.topicConfig(names.redirect, ['cleanup.policy'])).toEqual({ 'cleanup.policy': 'compact' })
+      expect(await admin.partitionCount(names.error)).toBe(2)
+    } finally {
+      await detour.stop()
+    }
   })
 })

@@ -23,15 +23,35 @@ export interface TopicAdmin {
   topicConfig(topic: string, names: readonly string[]): Promise<Readonly<Record<string, string | undefined>> | undefined>
 }
 
-/** {@link TopicAdmin} over a kafkajs `Admin` (CreateTopics, Metadata, DescribeConfigs). */
+/** Metadata that lags right after a topic was created (or a leader moved): worth asking again. */
+const TRANSIENT_TYPES = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'NOT_LEADER_OR_FOLLOWER'])
+
+/**
+ * {@link TopicAdmin} over a kafkajs `Admin` (CreateTopics, Metadata, DescribeConfigs). A topic created here
+ * is returned only once every partition's leader serves it (a record produced right after `createTopics`
+ * can otherwise meet "This server does not host this topic-partition"), and reads that meet lagging
+ * metadata are asked again for up to `settleTimeoutMs`.
+ */
 export class KafkaTopicAdmin implements TopicAdmin {
-  constructor(private readonly kafka: Kafka) {}
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly settleTimeoutMs = 30_000,
+  ) {}
 
   private async withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
     const admin = this.kafka.admin()
     await admin.connect()
     try {
-      return await fn(admin)
+      const deadline = Date.now() + this.settleTimeoutMs
+      for (;;) {
+        try {
+          return await fn(admin)
+        } catch (error) {
+          const type = (error as { type?: unknown }).type
+          if (typeof type !== 'string' || !TRANSIENT_TYPES.has(type) || Date.now() > deadline) throw error
+          await new Promise((resolve) => setTimeout(resolve, 200))
+        }
+      }
     } finally {
       await admin.disconnect()
     }
@@ -52,10 +72,15 @@ export class KafkaTopicAdmin implements TopicAdmin {
       value,
     }))
     return this.withAdmin(async (admin) => {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic: spec.topic, numPartitions: spec.partitions, replicationFactor: spec.replicationFactor ?? -1, configEntries }],
-      })
+      const topics = await admin.listTopics()
+      if (!topics.includes(spec.topic)) {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: [{ topic: spec.topic, numPartitions: spec.partitions, replicationFactor: spec.replicationFactor ?? -1, configEntries }],
+        })
+      }
+      // ListOffsets goes to each partition's leader: it answers once every leader hosts its partition.
+      await admin.fetchTopicOffsets(spec.topic)
     })
   }
 

@@ -56,9 +56,17 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
  * perform what the router decided. Errors that kafkajs must see (a failed or fenced hand-off, a rebalance,
  * a stop) leave `eachMessage` unresolved, so kafkajs delivers the message again.
  */
+/** Hand-offs remembered after a failed write (bounded): their reason and error survive the redelivery. */
+const MAX_REMEMBERED_HAND_OFFS = 1000
+
 export class MessageProcessor {
   readonly paused = new Set<string>()
   private readonly processedByTopic = new Map<string, { inc(): void }>()
+  /**
+   * Why a message whose hand-off failed was redirected: when kafkajs delivers it again and its own id is
+   * pending (a write landed), the resumed retry record keeps the original reason and error.
+   */
+  private readonly unfinished = new Map<string, { reason: RedirectReason; error: unknown }>()
 
   constructor(private readonly deps: MessageProcessorDeps) {}
 
@@ -191,11 +199,13 @@ export class MessageProcessor {
     const { topic, partition } = payload
     await this.waitForRoom(payload)
     const ctx = this.context(payload, key.id, key.groupKey)
+    this.remember(key.id, reason, error)
     const outcome = await this.write(payload, () =>
       handOff.redirect(ctx, reason, error, () => {
         store.add(topic, partition, key.storeKey, key.id)
       }),
     )
+    this.unfinished.delete(key.id)
     if (outcome.kind === 'too-large') {
       await this.tooLarge(payload, ctx, key, outcome)
       return
@@ -212,10 +222,24 @@ export class MessageProcessor {
     })
   }
 
-  /** The message's own id is pending: its hand-off happened before; the retry record is written again. */
+  private remember(id: string, reason: RedirectReason, error: unknown): void {
+    this.unfinished.delete(id)
+    this.unfinished.set(id, { reason, error })
+    if (this.unfinished.size > MAX_REMEMBERED_HAND_OFFS) {
+      const [oldest] = this.unfinished.keys()
+      if (oldest !== undefined) this.unfinished.delete(oldest)
+    }
+  }
+
+  /**
+   * The message's own id is pending: its hand-off happened before; the retry record is written again, with
+   * the original reason and error when this process made the first attempt (after a crash, `failure`).
+   */
   private async resume(payload: EachMessagePayload, key: RoutingKey): Promise<void> {
     const ctx = this.context(payload, key.id, key.groupKey)
-    const outcome = await this.write(payload, () => this.deps.handOff.resume(ctx, 'failure', undefined))
+    const original = this.unfinished.get(key.id) ?? { reason: 'failure' as const, error: undefined }
+    const outcome = await this.write(payload, () => this.deps.handOff.resume(ctx, original.reason, original.error))
+    this.unfinished.delete(key.id)
     if (outcome.kind === 'too-large') {
       await this.tooLarge(payload, ctx, key, outcome)
       return

@@ -41,7 +41,7 @@ export async function startApp(
     autoCommit?: boolean
   },
 ): Promise<AppHandle> {
-  const consumer = kafka.consumer({ groupId: settings.groupId, ...fastConsumerConfig })
+  const consumer = kafka.consumer({ groupId: settings.groupId, ...broker.consumerTiming })
   const detour = createDetour({
     kafka,
     consumer,
@@ -49,6 +49,7 @@ export async function startApp(
     topics: [settings.topic],
     topicAdmin: broker.topicAdmin,
     followerConfig: { maxWaitTimeInMs: 100 },
+    handOff: broker.capabilities.transactions ? 'transactional' : 'sequential',
     ...settings.detour,
   })
   await detour.start()
@@ -102,7 +103,7 @@ export async function startFakeWorker(
       if (!ok) return
       await producer.send({
         topic: topics.redirect,
-        messages: [buildTombstone({ partition: envelope.source.partition, id: envelope.id, groupKey: envelope.groupKey })],
+        messages: [buildTombstone({ partition: envelope.source.partition, id: envelope.id, groupKey: envelope.groupKey, consumerGroup: envelope.consumerGroup })],
       })
       tombstones.push(envelope.id)
     },

@@ -157,9 +157,14 @@ export class RedirectFollower {
       if (generation !== this.generation) return
       const { error, restart } = event.payload
       this.joined = false
-      this.logger.error('Redirect follower crashed', { error, restart })
+      if (restart) {
+        // kafkajs restarts it (positions are kept: the replay skips what was applied): worth a warning only.
+        this.logger.warn('Redirect follower crashed; kafkajs restarts it', { error })
+        return
+      }
+      this.logger.error('Redirect follower crashed and kafkajs gave up on it; replacing it', { error })
       this.options.onError?.(error)
-      if (!restart && this.currentState === 'running') this.scheduleRestart('kafkajs gave up on the consumer')
+      if (this.currentState === 'running') this.scheduleRestart('kafkajs gave up on the consumer')
     })
     await consumer.connect()
     await consumer.subscribe({ topics: [...this.sources.keys()], fromBeginning: true })

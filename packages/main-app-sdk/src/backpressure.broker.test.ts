@@ -53,4 +53,35 @@ describe('backpressure when the group store is full', () => {
       await app.stop()
     }
   })
+
+  it('shuts down in the documented order (consumer first) while a partition waits for room: the wait ends, nothing hangs', async () => {
+    const { topic, groupId, topics } = await setupTopics(broker, 1)
+    const app = await startApp(broker, kafka, {
+      topic,
+      groupId,
+      detour: { maxPendingIds: 1 },
+      handler: async () => {
+        throw new Error('always transient')
+      },
+    })
+    let stopped = false
+    try {
+      await produce(kafka, topic, [
+        { key: 'k0', value: 'v0' },
+        { key: 'k1', value: 'v1' },
+      ])
+      await waitFor(() => app.detour.stats().pausedPartitions === 1, 'the partition to wait for room')
+      const started = Date.now()
+      // consumer.disconnect() waits for the eachMessage in progress: the wait for room must end first.
+      await app.stop()
+      stopped = true
+      expect(Date.now() - started).toBeLessThan(15_000)
+      expect(app.detour.state).toBe('stopped')
+      // v1 was neither redirected nor committed: a restart delivers it again.
+      const retry = await collectMessages(kafka, topics.retry, (c) => c.length >= 1)
+      expect(retry.map((r) => r.message.value?.toString())).toEqual(['v0'])
+    } finally {
+      if (!stopped) await app.stop()
+    }
+  })
 })

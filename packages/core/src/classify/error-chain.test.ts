@@ -58,7 +58,7 @@ describe('isFencedError', () => {
     const fenced = protocolError('INVALID_PRODUCER_EPOCH', 47)
     expect(isFencedError(new KafkaJSNumberOfRetriesExceeded(fenced, { retryCount: 5, retryTime: 100 }))).toBe(true)
     expect(isFencedError(new KafkaJSAggregateError('send failed', [new Error('x'), fenced]))).toBe(true)
-    expect(isFencedError(new KafkaJSError('wrapped', { cause: fenced }))).toBe(true)
+    expect(isFencedError(Object.assign(new KafkaJSError('wrapped'), { cause: fenced }))).toBe(true)
     expect(isFencedError({ originalError: fenced })).toBe(true)
   })
 

@@ -28,7 +28,7 @@ describe('isRebalanceError', () => {
     const rebalance = protocolError('REBALANCE_IN_PROGRESS', 27)
     expect(isRebalanceError({ originalError: rebalance })).toBe(true)
     expect(isRebalanceError(new KafkaJSNumberOfRetriesExceeded(rebalance, { retryCount: 5, retryTime: 300 }))).toBe(true)
-    expect(isRebalanceError(new KafkaJSError('commit failed', { cause: rebalance }))).toBe(true)
+    expect(isRebalanceError(Object.assign(new KafkaJSError('commit failed'), { cause: rebalance }))).toBe(true)
     expect(isRebalanceError(new Error('heartbeat', { cause: { originalError: rebalance } }))).toBe(true)
     expect(isRebalanceError(new KafkaJSAggregateError('several brokers', [protocolError('LEADER_NOT_AVAILABLE', 5), rebalance]))).toBe(true)
   })

@@ -24,7 +24,7 @@ describe('isRecordTooLargeError', () => {
     const tooLarge = protocolError('MESSAGE_TOO_LARGE', 10)
     expect(isRecordTooLargeError(new KafkaJSNumberOfRetriesExceeded(tooLarge, { retryCount: 0, retryTime: 0 }))).toBe(true)
     expect(isRecordTooLargeError(new KafkaJSAggregateError('send', [tooLarge]))).toBe(true)
-    expect(isRecordTooLargeError(new KafkaJSError('wrapped', { cause: tooLarge }))).toBe(true)
+    expect(isRecordTooLargeError(Object.assign(new KafkaJSError('wrapped'), { cause: tooLarge }))).toBe(true)
     expect(isRecordTooLargeError({ originalError: { errors: [tooLarge] } })).toBe(true)
   })
 

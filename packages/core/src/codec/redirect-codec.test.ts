@@ -245,7 +245,7 @@ describe('RedirectPartitionDecoder', () => {
     it('agrees on random records and mutations of them (fast answers only what full accepts, identically)', () => {
       const random = prng(0x5eed)
       const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!
-      const alphabet = Buffer.from('|/0123456789orders.v1-x\u00ff', 'latin1')
+      const alphabet = [...Buffer.from('|/0123456789orders.v1-x\u00ff', 'latin1')]
       let fastAnswered = 0
       const leftToFull = { malformed: 0, foreign: 0, accepted: 0 }
       for (let i = 0; i < 5000; i++) {

@@ -1,4 +1,4 @@
-import type { EachMessageHandler, Producer } from 'kafkajs'
+import type { EachBatchHandler, EachMessageHandler, Producer } from 'kafkajs'
 import { Registry } from 'prom-client'
 import {
   DetourError,
@@ -28,6 +28,7 @@ import { createSdkMetrics, type SdkMetrics } from './metrics/sdk-metrics.js'
 import { resolveOptions, type DetourOptions, type ResolvedOptions } from './options.js'
 import { ConsumerWatch } from './partitions/consumer-watch.js'
 import { PartitionGate, type PartitionReadiness } from './partitions/partition-gate.js'
+import { BatchProcessor } from './processing/batch-processor.js'
 import { MessageProcessor } from './processing/message-processor.js'
 import { MessageRouter } from './routing/message-router.js'
 
@@ -69,6 +70,7 @@ export class Detour extends SafeEmitter<DetourEvents> {
   private readonly handOff: HandOff
   private readonly gate: PartitionGate
   private readonly processor: MessageProcessor
+  private readonly batches: BatchProcessor
   private readonly partitionCounts = new Map<string, number>()
   private currentState: LifecycleState = 'idle'
   private startPromise: Promise<void> | undefined
@@ -174,6 +176,7 @@ export class Detour extends SafeEmitter<DetourEvents> {
         payload.pause()
       },
     })
+    this.batches = new BatchProcessor(this.processor)
     this.attach()
   }
 
@@ -255,9 +258,19 @@ export class Detour extends SafeEmitter<DetourEvents> {
     this.logger.info('Detour started', { topics: [...this.topics.values()], handOff: this.handOff.mode })
   }
 
-  /** Wraps your kafkajs `eachMessage` handler. */
+  /** Wraps your kafkajs `eachMessage` handler: `consumer.run({ eachMessage: detour.eachMessage(handler) })`. */
   eachMessage(handler: EachMessageHandler): EachMessageHandler {
     return this.processor.wrap(handler)
+  }
+
+  /**
+   * Runs your per-message handler over kafkajs batches: `consumer.run({ eachBatch: detour.eachBatch(handler) })`.
+   * Same order and outcomes as {@link eachMessage}, but the hand-offs of one batch are written together (one
+   * transaction) instead of one round trip each: use it when many messages are redirected (a key stuck behind
+   * a long retry). Keep kafkajs' `eachBatchAutoResolve` at its default.
+   */
+  eachBatch(handler: EachMessageHandler): EachBatchHandler {
+    return this.batches.wrap(handler)
   }
 
   /** True when running, following, and every assigned partition is claimed and rebuilt. */

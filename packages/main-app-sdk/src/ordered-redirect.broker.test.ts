@@ -205,4 +205,33 @@ describe('ordered redirect (main app SDK)', () => {
       await app.stop()
     }
   })
+
+  it('eachBatch: the same order and outcome, with the hand-offs of a batch in one transaction', async () => {
+    const { topic, groupId, topics } = await setupTopics(broker, 1)
+    const log: LogEntry[] = []
+    const app = await startApp(broker, kafka, {
+      topic,
+      groupId,
+      batches: true,
+      handler: async (payload) => {
+        if (payload.message.value?.toString() === 'k1-1') throw new Error('dependency down')
+        log.push(entry('main', payload))
+      },
+    })
+    try {
+      await waitFor(() => app.detour.ready, 'ready')
+      const messages = Array.from({ length: 60 }, (_, i) => ({ key: i % 3 === 0 ? 'k2' : 'k1', value: `${i % 3 === 0 ? 'k2' : 'k1'}-${i}` }))
+      await produce(kafka, topic, messages)
+      const k1 = messages.filter((m) => m.key === 'k1').map((m) => m.value)
+      const k2 = messages.filter((m) => m.key === 'k2').map((m) => m.value)
+      await waitFor(() => log.length === k2.length && app.detour.stats().pendingIds === k1.length, 'k2 processed and every k1 message pending', 30_000)
+      expect(log.map((e) => e.value)).toEqual(k2)
+      const retry = await collectMessages(kafka, topics.retry, (c) => c.length >= k1.length)
+      expect(retry.map((r) => r.message.value?.toString())).toEqual(k1)
+      const transactions = await app.detour.registry.getSingleMetricAsString('detour_messages_redirected_total')
+      expect(transactions).toMatch(/reason="ordering"} 39/)
+    } finally {
+      await app.stop()
+    }
+  })
 })

@@ -35,6 +35,14 @@ export interface TooLarge {
 
 export type RedirectOutcome = { readonly kind: 'redirected' } | TooLarge
 
+/** One hand-off of a batch: a redirect (the redirect record and the retry record) or a resume (the retry record). */
+export interface PlannedHandOff {
+  readonly ctx: HandOffContext
+  readonly kind: 'redirect' | 'resume'
+  readonly reason: RedirectReason
+  readonly error: unknown
+}
+
 /**
  * The writes of the main app. Every write waits for the broker's acknowledgement (acks=all).
  *
@@ -63,6 +71,12 @@ export interface HandOff {
   redirect(ctx: HandOffContext, reason: RedirectReason, error: unknown, onPending: () => void): Promise<RedirectOutcome>
   /** The id is pending already (a hand-off whose retry record may be missing): writes the retry record again. */
   resume(ctx: HandOffContext, reason: RedirectReason, error: unknown): Promise<RedirectOutcome>
+  /**
+   * Several hand-offs of one source partition, in their order: one transaction for all of them and the
+   * source offset `nextOffset` (transactional), or every redirect record (acknowledged) before every retry
+   * record (sequential). Too large as a whole: nothing is written (the caller hands them off one by one).
+   */
+  handOffMany(plans: readonly PlannedHandOff[], nextOffset: string): Promise<{ readonly kind: 'redirected' } | TooLarge>
   /** The message goes to the error topic (without its value when too large). */
   deadLetter(ctx: HandOffContext, reason: DeadLetterReason, error: unknown, attempts: number): Promise<void>
   /** Releases an id whose retry record can never be written (the main app's only tombstone). */

@@ -1,6 +1,6 @@
 import { buildRedirectRecord, isRecordTooLargeError, type DeadLetterReason, type RedirectReason } from '@detour/core'
-import type { HandOff, HandOffContext, RedirectOutcome } from './hand-off.js'
-import type { SharedWriter } from './shared-writer.js'
+import type { HandOff, HandOffContext, PlannedHandOff, RedirectOutcome } from './hand-off.js'
+import { retryRecord, type SharedWriter } from './shared-writer.js'
 
 /**
  * Hand-offs without transactions: the redirect record, acknowledged, then the retry record, on one
@@ -42,6 +42,27 @@ export class SequentialHandOff implements HandOff {
 
   resume(ctx: HandOffContext, reason: RedirectReason, error: unknown): Promise<RedirectOutcome> {
     return this.writer.retry(ctx, reason, error)
+  }
+
+  /** Every redirect record in one request (acknowledged), then every retry record in one request. */
+  async handOffMany(plans: readonly PlannedHandOff[]): Promise<RedirectOutcome> {
+    const first = plans[0]
+    if (!first) return { kind: 'redirected' }
+    const redirects = plans
+      .filter((plan) => plan.kind === 'redirect')
+      .map(({ ctx, reason }) => buildRedirectRecord({ source: ctx.source, id: ctx.id, groupKey: ctx.groupKey, reason, consumerGroup: ctx.consumerGroup }))
+    try {
+      if (redirects.length > 0) await this.writer.sendMany(first.ctx.topics.redirect, redirects, 'redirect')
+      await this.writer.sendMany(
+        first.ctx.topics.retry,
+        plans.map(({ ctx, reason, error }) => retryRecord(ctx, reason, error)),
+        'retry',
+      )
+    } catch (failure) {
+      if (isRecordTooLargeError(failure)) return { kind: 'too-large', redirectWritten: redirects.length > 0, error: failure }
+      throw failure
+    }
+    return { kind: 'redirected' }
   }
 
   deadLetter(ctx: HandOffContext, reason: DeadLetterReason, error: unknown, attempts: number): Promise<void> {

@@ -25,6 +25,14 @@ export class SharedWriter {
     }
   }
 
+  async sendMany(topic: string, messages: Message[], what: string): Promise<void> {
+    try {
+      await this.producer.send({ topic, acks: -1, messages })
+    } catch (error) {
+      throw new DetourHandOffError(topic, `Writing ${messages.length} ${what} records to ${topic} failed: ${(error as Error).message}`, error)
+    }
+  }
+
   /** The retry record alone (the id is pending already). */
   async retry(ctx: HandOffContext, reason: RedirectReason, error: unknown): Promise<RedirectOutcome> {
     try {

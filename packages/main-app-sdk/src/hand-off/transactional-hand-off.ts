@@ -10,7 +10,7 @@ import {
   type Logger,
   type RedirectReason,
 } from '@detour/core'
-import type { HandOff, HandOffContext, RedirectOutcome } from './hand-off.js'
+import type { HandOff, HandOffContext, PlannedHandOff, RedirectOutcome } from './hand-off.js'
 import { retryRecord, type SharedWriter } from './shared-writer.js'
 
 export interface TransactionalHandOffOptions {
@@ -104,8 +104,29 @@ export class TransactionalHandOff implements HandOff {
     return this.inTransaction(ctx, [{ topic: ctx.topics.retry, messages: [retryRecord(ctx, reason, error)] }], () => {})
   }
 
-  private async inTransaction(ctx: HandOffContext, topicMessages: Array<{ topic: string; messages: Message[] }>, onCommitted: () => void): Promise<RedirectOutcome> {
-    const { topic, partition, offset } = ctx.source
+  handOffMany(plans: readonly PlannedHandOff[], nextOffset: string): Promise<RedirectOutcome> {
+    const first = plans[0]
+    if (!first) return Promise.resolve({ kind: 'redirected' })
+    const redirects: Message[] = []
+    const retries: Message[] = []
+    for (const { ctx, kind, reason, error } of plans) {
+      if (kind === 'redirect') redirects.push(buildRedirectRecord({ source: ctx.source, id: ctx.id, groupKey: ctx.groupKey, reason, consumerGroup: ctx.consumerGroup }))
+      retries.push(retryRecord(ctx, reason, error))
+    }
+    const topicMessages = [
+      ...(redirects.length > 0 ? [{ topic: first.ctx.topics.redirect, messages: redirects }] : []),
+      { topic: first.ctx.topics.retry, messages: retries },
+    ]
+    return this.inTransaction(first.ctx, topicMessages, () => {}, nextOffset)
+  }
+
+  private async inTransaction(
+    ctx: HandOffContext,
+    topicMessages: Array<{ topic: string; messages: Message[] }>,
+    onCommitted: () => void,
+    nextOffset = (BigInt(ctx.source.offset) + 1n).toString(),
+  ): Promise<RedirectOutcome> {
+    const { topic, partition } = ctx.source
     const writer = this.writers.get(topicPartitionKey(topic, partition))
     if (!writer || writer.broken) {
       throw new DetourHandOffError(ctx.topics.redirect, `${topic}/${partition} has no claimed transactional producer`, undefined)
@@ -122,7 +143,7 @@ export class TransactionalHandOff implements HandOff {
       await transaction.sendBatch({ acks: -1, topicMessages })
       await transaction.sendOffsets({
         consumerGroupId: ctx.consumerGroup,
-        topics: [{ topic, partitions: [{ partition, offset: (BigInt(offset) + 1n).toString() }] }],
+        topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }],
       })
     } catch (failure) {
       if (!isFencedError(failure)) {

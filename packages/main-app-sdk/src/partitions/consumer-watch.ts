@@ -41,10 +41,10 @@ export class ConsumerWatch implements GroupMembership {
       }),
     )
     for (const method of ['disconnect', 'stop'] as const) {
-      const original = consumer[method]
+      const original = consumer[method].bind(consumer)
       const wrapped = (): Promise<void> => {
         this.abort(`the consumer's ${method}() was called`)
-        return original.call(consumer)
+        return original()
       }
       consumer[method] = wrapped
       this.restore.push(() => {

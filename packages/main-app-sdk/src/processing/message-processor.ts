@@ -56,6 +56,12 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
  * perform what the router decided. Errors that kafkajs must see (a failed or fenced hand-off, a rebalance,
  * a stop) leave `eachMessage` unresolved, so kafkajs delivers the message again.
  */
+/** Where the decisions to hand a message off go: performed at once (eachMessage), or gathered (eachBatch). */
+export interface HandOffSink {
+  redirect(payload: EachMessagePayload, key: RoutingKey, reason: RedirectReason, error: unknown): Promise<void>
+  resume(payload: EachMessagePayload, key: RoutingKey): Promise<void>
+}
+
 /** Hand-offs remembered after a failed write (bounded): their reason and error survive the redelivery. */
 const MAX_REMEMBERED_HAND_OFFS = 1000
 
@@ -68,7 +74,13 @@ export class MessageProcessor {
    */
   private readonly unfinished = new Map<string, { reason: RedirectReason; error: unknown }>()
 
-  constructor(private readonly deps: MessageProcessorDeps) {}
+  /** Hand-offs performed at once, one per message. */
+  readonly immediate: HandOffSink = {
+    redirect: (payload, key, reason, error) => this.redirect(payload, key, reason, error),
+    resume: (payload, key) => this.resume(payload, key),
+  }
+
+  constructor(readonly deps: MessageProcessorDeps) {}
 
   wrap(handler: EachMessageHandler): EachMessageHandler {
     if (typeof handler !== 'function') throw new DetourConfigError('handler', 'eachMessage needs your handler function')
@@ -82,7 +94,7 @@ export class MessageProcessor {
         try {
           result = handler(payload)
         } catch (error) {
-          return this.afterFailure(handler, payload, undefined, 1, error)
+          return this.afterFailure(handler, payload, undefined, 1, error, this.immediate)
         }
         if (result === undefined || typeof result.then !== 'function') {
           this.processed(topic).inc()
@@ -90,14 +102,25 @@ export class MessageProcessor {
         }
         return result.then(
           () => this.processed(topic).inc(),
-          (error: unknown) => this.afterFailure(handler, payload, undefined, 1, error),
+          (error: unknown) => this.afterFailure(handler, payload, undefined, 1, error, this.immediate),
         )
       }
-      return this.route(handler, payload)
+      return this.route(handler, payload, this.immediate)
     }
   }
 
-  private async route(handler: EachMessageHandler, payload: EachMessagePayload): Promise<void> {
+  /** True when the group store holds `maxPendingIds` over the assigned partitions. */
+  storeFull(): boolean {
+    return this.deps.assignedPending() >= this.deps.maxPendingIds
+  }
+
+  /** True when the message can go straight to the handler (the fast path). */
+  canProcessDirectly(topic: string, partition: number): boolean {
+    return this.deps.isRunning() && this.deps.gate.isReady(topic, partition) && this.deps.store.partitionPending(topic, partition) === 0
+  }
+
+  /** Handles one message completely: waits for its partition, decides, runs the handler, hands off through `sink`. */
+  async route(handler: EachMessageHandler, payload: EachMessagePayload, sink: HandOffSink): Promise<void> {
     const { gate, router } = this.deps
     const { topic, partition, message } = payload
     if (!this.deps.topics.has(topic)) {
@@ -111,10 +134,10 @@ export class MessageProcessor {
         await this.deadLetter(this.context(payload, messageId({ topic, partition, offset: message.offset }), null), decision.reason, decision.error, 0, payload)
         return
       case 'redirect':
-        await this.redirect(payload, decision.key, 'ordering', undefined)
+        await sink.redirect(payload, decision.key, 'ordering', undefined)
         return
       case 'resume':
-        await this.resume(payload, decision.key)
+        await sink.resume(payload, decision.key)
         return
       case 'process':
         break
@@ -122,13 +145,13 @@ export class MessageProcessor {
     try {
       await handler(payload)
     } catch (error) {
-      await this.afterFailure(handler, payload, decision.key, 1, error)
+      await this.afterFailure(handler, payload, decision.key, 1, error, sink)
       return
     }
     this.processed(topic).inc()
   }
 
-  private async waitReady(payload: EachMessagePayload): Promise<void> {
+  async waitReady(payload: EachMessagePayload): Promise<void> {
     const { topic, partition } = payload
     try {
       await this.deps.gate.waitReady(topic, partition, () => payload.heartbeat(), this.deps.rebuildTimeoutMs, this.deps.stopping())
@@ -139,7 +162,14 @@ export class MessageProcessor {
   }
 
   /** A handler attempt failed: the router decides; retries in place, redirects, dead-letters or rethrows. */
-  private async afterFailure(handler: EachMessageHandler, payload: EachMessagePayload, knownKey: RoutingKey | undefined, firstAttempt: number, firstError: unknown): Promise<void> {
+  private async afterFailure(
+    handler: EachMessageHandler,
+    payload: EachMessagePayload,
+    knownKey: RoutingKey | undefined,
+    firstAttempt: number,
+    firstError: unknown,
+    sink: HandOffSink,
+  ): Promise<void> {
     const { router, metrics } = this.deps
     const { topic, partition, message } = payload
     let error = firstError
@@ -175,13 +205,13 @@ export class MessageProcessor {
           await this.sleepWithHeartbeat(decision.delayMs, payload)
           continue
         case 'redirect':
-          await this.redirect(payload, key, 'failure', error)
+          await sink.redirect(payload, key, 'failure', error)
           return
       }
     }
   }
 
-  private context(payload: EachMessagePayload, id: string, groupKey: HandOffContext['groupKey']): HandOffContext {
+  context(payload: EachMessagePayload, id: string, groupKey: HandOffContext['groupKey']): HandOffContext {
     const { topic, partition, message } = payload
     return {
       topics: this.deps.topics.get(topic)!,
@@ -265,7 +295,7 @@ export class MessageProcessor {
    * partition back behind its barrier (claimed again first when its producer broke) before the error goes to
    * kafkajs, which delivers the message again.
    */
-  private async write<T>(payload: EachMessagePayload, work: () => Promise<T>): Promise<T> {
+  async write<T>(payload: EachMessagePayload, work: () => Promise<T>): Promise<T> {
     try {
       return await this.heartbeating(payload, work())
     } catch (error) {
@@ -307,7 +337,7 @@ export class MessageProcessor {
    * is paused (heartbeating) until tombstones release ids. The wait ends with a retriable
    * `DetourStoppingError` when the consumer or Detour stops.
    */
-  private async waitForRoom(payload: EachMessagePayload): Promise<void> {
+  async waitForRoom(payload: EachMessagePayload): Promise<void> {
     const { maxPendingIds, logger } = this.deps
     if (this.deps.assignedPending() < maxPendingIds) return
     const signal = this.deps.stopping()
@@ -366,7 +396,7 @@ export class MessageProcessor {
   }
 
   /** Labelled counter children cached per topic: prom-client hashes label sets on every `inc({...})`. */
-  private processed(topic: string): { inc(): void } {
+  processed(topic: string): { inc(): void } {
     let child = this.processedByTopic.get(topic)
     if (!child) {
       child = this.deps.metrics.processed.labels({ topic })

@@ -87,7 +87,7 @@ export class FakeBroker {
       offset: BigInt(log.length),
       key: toBuffer(message.key),
       value: message.value === null || message.value === undefined ? null : toBuffer(message.value),
-      headers: (message.headers ?? {}) as IHeaders,
+      headers: (message.headers ?? {}),
     }
     log.push(record)
     return record
@@ -198,7 +198,7 @@ class FakeProducer {
               offset: -1n,
               key: toBuffer(m.key),
               value: m.value === null || m.value === undefined ? null : toBuffer(m.value),
-              headers: (m.headers ?? {}) as IHeaders,
+              headers: (m.headers ?? {}),
             })
           }
         }
@@ -233,7 +233,7 @@ class FakeProducer {
         throw new Error('use sendBatch')
       },
     }
-    return txn as unknown as Transaction
+    return txn
   }
 }
 

@@ -39,6 +39,8 @@ export async function startApp(
     handler: TestHandler
     detour?: Partial<DetourOptions>
     autoCommit?: boolean
+    /** Run the handler through `detour.eachBatch` instead of `detour.eachMessage`. */
+    batches?: boolean
   },
 ): Promise<AppHandle> {
   const consumer = kafka.consumer({ groupId: settings.groupId, ...broker.consumerTiming })
@@ -55,7 +57,11 @@ export async function startApp(
   await detour.start()
   await consumer.connect()
   await consumer.subscribe({ topic: settings.topic, fromBeginning: true })
-  await consumer.run({ autoCommit: settings.autoCommit ?? true, eachMessage: detour.eachMessage(settings.handler) })
+  await consumer.run(
+    settings.batches
+      ? { autoCommit: settings.autoCommit ?? true, eachBatch: detour.eachBatch(settings.handler) }
+      : { autoCommit: settings.autoCommit ?? true, eachMessage: detour.eachMessage(settings.handler) },
+  )
   let stopped = false
   return {
     name: settings.name ?? 'app',

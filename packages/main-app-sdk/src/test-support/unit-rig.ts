@@ -1,6 +1,6 @@
 // A main app assembled from its real parts (router, partition gate, hand-off, processor) over the fakes:
 // the unit tier's way to run messages through Detour in milliseconds.
-import type { EachMessageHandler, EachMessagePayload, KafkaMessage } from 'kafkajs'
+import type { EachBatchHandler, EachMessageHandler, EachMessagePayload, KafkaMessage } from 'kafkajs'
 import { Registry } from 'prom-client'
 import { GroupStore, decodeRetryRecord, detourTopicsFor, noopLogger, topicPartitionKey, type DetourTopics, type GroupKeyFn } from '@detour/core'
 import type { HandOff, HandOffMode } from '../hand-off/hand-off.js'
@@ -9,6 +9,7 @@ import { SharedWriter } from '../hand-off/shared-writer.js'
 import { TransactionalHandOff } from '../hand-off/transactional-hand-off.js'
 import { createSdkMetrics } from '../metrics/sdk-metrics.js'
 import { PartitionGate } from '../partitions/partition-gate.js'
+import { BatchProcessor } from '../processing/batch-processor.js'
 import { MessageProcessor } from '../processing/message-processor.js'
 import { MessageRouter } from '../routing/message-router.js'
 import { FakeBroker, FakeFollower, FakeMembership } from './fakes.js'
@@ -27,6 +28,7 @@ export interface Rig {
   readonly topics: DetourTopics
   readonly errors: Error[]
   readonly wrap: (handler: EachMessageHandler) => EachMessageHandler
+  readonly wrapBatch: (handler: EachMessageHandler) => EachBatchHandler
   /** Assigns partitions (as kafkajs' GROUP_JOIN) and waits until they are ready or lost. */
   assign(...partitions: number[]): Promise<void>
 }
@@ -104,6 +106,7 @@ export function createRig(broker: FakeBroker, options: RigOptions = {}): Rig {
     topics,
     errors,
     wrap: (handler) => processor.wrap(handler),
+    wrapBatch: (handler) => new BatchProcessor(processor).wrap(handler),
     async assign(...partitions) {
       for (const p of partitions) membership.own(TOPIC, p)
       gate.onAssignment({ [TOPIC]: partitions })
@@ -151,4 +154,42 @@ export function retryIds(broker: FakeBroker, topics: DetourTopics, partition = 0
 /** The redirect topic's records as `+id` (pending) and `-id` (tombstone). */
 export function redirectLog(broker: FakeBroker, topics: DetourTopics, partition = 0): string[] {
   return broker.records(topics.redirect, partition).map((r) => `${r.value === null ? '-' : '+'}${(r.headers['detour-id'] as Buffer | string).toString()}`)
+}
+
+/**
+ * Delivers messages of one partition in batches, as kafkajs does with `eachBatch`: after an error, the
+ * next batch starts at the first unresolved offset; the resolved offset is committed for the group.
+ */
+export async function deliverBatches(rig: Rig, eachBatch: EachBatchHandler, messages: KafkaMessage[], options: { partition?: number; batchSize?: number; maxAttempts?: number } = {}): Promise<unknown[]> {
+  const errors: unknown[] = []
+  const partition = options.partition ?? 0
+  let next = 0
+  for (let attempt = 1; next < messages.length; attempt++) {
+    if (attempt > (options.maxAttempts ?? 10)) throw new Error(`gave up after ${attempt - 1} batches: ${String(errors.at(-1))}`)
+    const slice = messages.slice(next, next + (options.batchSize ?? messages.length))
+    let resolved: string | undefined
+    try {
+      await eachBatch({
+        batch: { topic: TOPIC, partition, highWatermark: '0', messages: slice, isEmpty: () => slice.length === 0, firstOffset: () => slice[0]?.offset ?? null, lastOffset: () => slice.at(-1)!.offset, offsetLag: () => '0', offsetLagLow: () => '0' },
+        resolveOffset: (offset: string) => {
+          resolved = offset
+        },
+        heartbeat: async () => {},
+        pause: () => () => {},
+        commitOffsetsIfNecessary: async () => {},
+        uncommittedOffsets: () => ({ topics: [] }),
+        isRunning: () => true,
+        isStale: () => false,
+      })
+      // eachBatchAutoResolve: the last offset of a batch that returned is resolved.
+      resolved = slice.at(-1)!.offset
+    } catch (error) {
+      errors.push(error)
+    }
+    if (resolved !== undefined) {
+      next = messages.findIndex((m) => m.offset === resolved) + 1
+      rig.broker.committedOffsets.set(`${GROUP}/${topicPartitionKey(TOPIC, partition)}`, (BigInt(resolved) + 1n).toString())
+    }
+  }
+  return errors
 }

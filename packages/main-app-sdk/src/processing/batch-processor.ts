@@ -102,7 +102,8 @@ export class BatchProcessor {
       if (first) {
         first = false
         // The original value, whatever was thrown: classification depends on it.
-        return Promise.reject(error as Error)
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+        return Promise.reject(error)
       }
       return handler(payload)
     }

@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
-import { noopLogger, type Logger } from '@detour/core'
+import { DetourConfigError, noopLogger, type Logger } from '@detour/core'
 import type { HeldGroup, ReleaseResult, WorkerState } from '../worker/types.js'
+import { authorizeAdmin } from './admin-auth.js'
 
 /** What the HTTP endpoints need from a worker (a `RetryWorker` fits). */
 export interface HttpWorker {
@@ -19,6 +20,11 @@ export interface HttpServerOptions {
   host?: string
   registry: Registry
   worker: HttpWorker
+  /**
+   * Lets `Authorization: Bearer <adminToken>` use the admin routes from anywhere. Without it they answer
+   * loopback requests only (peer and `Host` header). Prefer the environment (`DETOUR_ADMIN_TOKEN`) to a flag.
+   */
+  adminToken?: string
   logger?: Logger
 }
 
@@ -38,13 +44,18 @@ const MAX_BODY_BYTES = 64 * 1024
  * - `GET /metrics`: Prometheus text format from `registry`
  * - `GET /healthz`: 200 while the process serves requests and the consumer has not crashed for good
  * - `GET /readyz`: 200 once the consumer joined its group and runs; 503 before, after a crash and while stopping
- * - `GET /groups/held`: JSON list of held groups
- * - `POST /groups/release` with `{ "id": "<detour id>" }`: writes the tombstone and lets the group continue
+ * - `GET /groups/held`: JSON list of held groups (admin)
+ * - `POST /groups/release` with `content-type: application/json` and `{ "id": "<detour id>" }`: writes the
+ *   tombstone and lets the group continue (admin)
  *
- * The release endpoint changes state and has no authentication: expose the port to Prometheus and
- * operators only, never publicly.
+ * `/metrics`, `/healthz` and `/readyz` are open. The admin routes answer a loopback peer with a loopback
+ * `Host` header (a DNS-rebinding guard), or `Authorization: Bearer <adminToken>` when a token is configured;
+ * otherwise 401/403 with a JSON error (see `authorizeAdmin`).
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
+  if (options.adminToken !== undefined && options.adminToken.trim().length === 0) {
+    throw new DetourConfigError('adminToken', 'must be a non-empty secret (or left out: admin routes are then loopback-only)')
+  }
   const logger = options.logger ?? noopLogger
   const server = createServer((request, response) => {
     handle(request, response, options).catch((error: unknown) => {
@@ -102,9 +113,16 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
       json(response, worker.ready ? 200 : 503, { ready: worker.ready, state: worker.state })
       return
     case 'GET /groups/held':
+      if (!admitted(request, response, options)) return
       json(response, 200, worker.heldGroups())
       return
     case 'POST /groups/release': {
+      if (!admitted(request, response, options)) return
+      const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase()
+      if (type !== 'application/json') {
+        json(response, 415, { error: `expected content-type: application/json, got ${JSON.stringify(request.headers['content-type'] ?? '')}` })
+        return
+      }
       const body = await readJson(request)
       const id = typeof body === 'object' && body !== null ? (body as { id?: unknown }).id : undefined
       if (typeof id !== 'string' || id.length === 0) {
@@ -121,6 +139,16 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
   const known = ['/metrics', '/healthz', '/readyz', '/groups/held', '/groups/release']
   if (known.includes(path)) json(response, 405, { error: `${method} is not allowed on ${path}` })
   else json(response, 404, { error: `no route ${path}` })
+}
+
+/** Answers 401/403 (and returns false) unless the request may use the admin routes. */
+function admitted(request: IncomingMessage, response: ServerResponse, options: HttpServerOptions): boolean {
+  const decision = authorizeAdmin(request, options.adminToken)
+  if (decision.allowed) return true
+  if (decision.status === 401) response.setHeader('www-authenticate', 'Bearer realm="detour-retry"')
+  options.logger?.warn('Admin route refused', { method: request.method, url: request.url, status: decision.status, peer: request.socket.remoteAddress })
+  json(response, decision.status, { error: decision.error })
+  return false
 }
 
 function json(response: ServerResponse, status: number, body: unknown): void {

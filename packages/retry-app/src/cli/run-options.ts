@@ -1,6 +1,5 @@
 import type { Argv } from 'yargs'
-import { defaultTopicNaming, type LogLevel, type TopicNaming } from '@detour/core'
-import type { BackoffOption } from '../backoff/resolve-backoff.js'
+import { defaultTopicNaming, type BackoffOption, type LogLevel, type TopicNaming } from '@detour/core'
 import { defaultOptions, type ExhaustedPolicy } from '../worker/retry-worker-options.js'
 import type { KafkaConnectionSettings } from './kafka-client.js'
 

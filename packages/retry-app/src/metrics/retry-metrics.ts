@@ -20,6 +20,13 @@ export class RetryMetrics {
   readonly tombstonesWritten: Counter<'topic'>
   readonly handOffFailures: Counter<'target'>
   readonly commitFailures: Counter
+  readonly handlerTimeouts: Counter<'topic'>
+  readonly takeoverWaits: Counter<'outcome'>
+  readonly takeoverWait: Histogram
+  readonly partitionReleases: Counter<'outcome'>
+  readonly purges: Counter<'topic'>
+  readonly purgeFailures: Counter<'topic'>
+  readonly deletedUnread: Counter<'topic'>
   readonly attempts: Histogram<'topic'>
   readonly backoffWait: Histogram<'topic'>
   readonly processingLatency: Histogram<'topic'>
@@ -51,7 +58,7 @@ export class RetryMetrics {
     })
     this.duplicatesSkipped = counter(registry, {
       name: p('duplicates_skipped_total'),
-      help: 'Retry records whose id was already completed (handler not called, tombstone written again)',
+      help: 'Retry records whose id was no longer pending when their turn came (already resolved: a duplicate, or a replay after a restart or rebalance); handler not called, tombstone written again',
       labelNames: ['topic'],
     })
     this.tombstonesWritten = counter(registry, {
@@ -67,6 +74,41 @@ export class RetryMetrics {
     this.commitFailures = counter(registry, {
       name: p('commit_failures_total'),
       help: 'Failed offset commits of the retry consumer (retried at the next interval)',
+    })
+    this.handlerTimeouts = counter(registry, {
+      name: p('handler_timeouts_total'),
+      help: 'Handler attempts that did not return within handlerTimeoutMs (counted as transient failures)',
+      labelNames: ['topic'],
+    })
+    this.takeoverWaits = counter(registry, {
+      name: p('takeover_waits_total'),
+      help: 'Newly assigned partitions that waited for their previous owner, by how the wait ended (released, timeout)',
+      labelNames: ['outcome'],
+    })
+    this.takeoverWait = histogram(registry, {
+      name: p('takeover_wait_seconds'),
+      help: 'Time a newly assigned partition waited for its previous owner to release it',
+      buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120],
+    })
+    this.partitionReleases = counter(registry, {
+      name: p('partition_releases_total'),
+      help: 'Partitions handed over (revoked or stopped), by whether their handlers settled in time (released) or not (unsettled)',
+      labelNames: ['outcome'],
+    })
+    this.purges = counter(registry, {
+      name: p('purges_total'),
+      help: 'Resolved records deleted from the retry topic (deleteTopicRecords requests up to the committed offset)',
+      labelNames: ['topic'],
+    })
+    this.purgeFailures = counter(registry, {
+      name: p('purge_failures_total'),
+      help: 'Failed deleteTopicRecords requests on the retry topic',
+      labelNames: ['topic'],
+    })
+    this.deletedUnread = counter(registry, {
+      name: p('records_deleted_unread_total'),
+      help: 'Retry records deleted before the worker read them (committed offset below the log start offset at assignment)',
+      labelNames: ['topic'],
     })
     this.attempts = histogram(registry, {
       name: p('attempts'),
@@ -92,7 +134,7 @@ export class RetryMetrics {
       labelNames: ['topic'],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     })
-    this.inFlight = gauge(registry, { name: p('in_flight'), help: 'Handlers running now' })
+    this.inFlight = gauge(registry, { name: p('in_flight'), help: 'Handlers running now (timed-out handlers that have not returned included)' })
     this.buffered = gauge(registry, { name: p('buffered_messages'), help: 'Unresolved retry records held in memory' })
     this.heldGroups = gauge(registry, {
       name: p('held_groups'),

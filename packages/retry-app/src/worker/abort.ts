@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises'
-import { MAX_TIMER_DELAY_MS } from '../backoff/resolve-backoff.js'
+import { MAX_TIMER_DELAY_MS } from '@detour/core'
 
 /** Thrown (or rejected with) when work stops because a signal was aborted. */
 export class WorkAbortedError extends Error {
@@ -11,7 +11,7 @@ export class WorkAbortedError extends Error {
 }
 
 export function isAbortError(error: unknown): boolean {
-  return error instanceof WorkAbortedError || (error instanceof Error && error.name === 'AbortError')
+  return error instanceof WorkAbortedError || (error instanceof Error && (error.name === 'AbortError' || error.name === 'DetourStoppingError'))
 }
 
 /** Waits `ms` on a timer (never blocking the event loop); rejects with an abort error when `signal` aborts. */
@@ -22,4 +22,26 @@ export async function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 export function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw new WorkAbortedError()
+}
+
+/** Resolves when `signal` aborts (never rejects); `dispose` removes the listener. */
+export function onAbort(signal: AbortSignal): { promise: Promise<void>; dispose: () => void } {
+  if (signal.aborted) return { promise: Promise.resolve(), dispose: () => {} }
+  let listener: () => void = () => {}
+  const promise = new Promise<void>((resolve) => {
+    listener = () => resolve()
+    signal.addEventListener('abort', listener, { once: true })
+  })
+  return { promise, dispose: () => signal.removeEventListener('abort', listener) }
+}
+
+/** Aborts `child` when `parent` aborts; returns the function that unlinks them. */
+export function linkAbort(parent: AbortSignal, child: AbortController, reason?: () => unknown): () => void {
+  if (parent.aborted) {
+    child.abort(reason?.())
+    return () => {}
+  }
+  const listener = (): void => child.abort(reason?.())
+  parent.addEventListener('abort', listener, { once: true })
+  return () => parent.removeEventListener('abort', listener)
 }

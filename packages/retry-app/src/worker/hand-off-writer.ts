@@ -1,5 +1,5 @@
-import type { Message, Producer } from 'kafkajs'
-import { isRecordTooLargeError, type BackoffFn, type Logger } from '@detour/core'
+import type { Message, RecordMetadata } from 'kafkajs'
+import { isRecordTooLargeError, writeDeadLetter, type BackoffFn, type DeadLetterInput, type Logger } from '@detour/core'
 import { sleep, throwIfAborted } from './abort.js'
 
 export interface HandOffFailure {
@@ -9,6 +9,11 @@ export interface HandOffFailure {
   readonly error: unknown
 }
 
+/** The part of a kafkajs `Producer` the writer uses. */
+export interface HandOffProducer {
+  send(record: { topic: string; acks: number; messages: Message[] }): Promise<RecordMetadata[]>
+}
+
 /**
  * Writes the records the worker's correctness depends on: tombstones and dead letters. A write is
  * acknowledged by the broker (acks=all) before it returns; a failed write is retried with backoff until
@@ -16,19 +21,23 @@ export interface HandOffFailure {
  */
 export class HandOffWriter {
   constructor(
-    private readonly producer: Producer,
+    private readonly producer: HandOffProducer,
     private readonly backoff: BackoffFn,
     private readonly logger: Logger,
     private readonly onFailure: (failure: HandOffFailure) => void,
   ) {}
 
-  /** Writes a tombstone (or any record that must not be lost). */
-  async writeTombstone(topic: string, message: Message, signal: AbortSignal): Promise<void> {
+  /**
+   * Writes a tombstone. Returns its offset in the redirect partition (`undefined` if the broker did not
+   * say), which tells when the redirect follower has applied it.
+   */
+  async writeTombstone(topic: string, message: Message, signal: AbortSignal): Promise<bigint | undefined> {
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(signal)
       try {
-        await this.producer.send({ topic, acks: -1, messages: [message] })
-        return
+        const [metadata] = await this.producer.send({ topic, acks: -1, messages: [message] })
+        const offset = metadata?.baseOffset ?? metadata?.offset
+        return offset === undefined ? undefined : BigInt(offset)
       } catch (error) {
         await this.failed({ target: 'tombstone', topic, attempt, error }, signal)
       }
@@ -36,26 +45,29 @@ export class HandOffWriter {
   }
 
   /**
-   * Writes a dead letter built by `build`. When the broker rejects it as too large (a non-retriable
-   * error), it is rebuilt without the value and user headers (`withoutValue`) and written again.
-   * Returns whether the value had to be dropped.
+   * Writes a dead letter. When the broker rejects it as too large, core's `writeDeadLetter` writes it again
+   * without the value and user headers. Returns whether the value had to be dropped.
    */
-  async writeDeadLetter(topic: string, build: (withoutValue: boolean) => Message, signal: AbortSignal): Promise<{ withoutValue: boolean }> {
-    let withoutValue = false
+  async writeDeadLetter(topic: string, input: DeadLetterInput, signal: AbortSignal): Promise<{ withoutValue: boolean }> {
+    // Once the broker said "too large", retries of a failed write go straight to the form without value.
+    let tooLarge = false
+    const send = async (message: Message): Promise<void> => {
+      try {
+        await this.producer.send({ topic, acks: -1, messages: [message] })
+      } catch (error) {
+        if (isRecordTooLargeError(error)) tooLarge = true
+        throw error
+      }
+    }
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(signal)
       try {
-        await this.producer.send({ topic, acks: -1, messages: [build(withoutValue)] })
-        return { withoutValue }
-      } catch (error) {
-        if (!withoutValue && isRecordTooLargeError(error)) {
-          withoutValue = true
-          this.logger.warn('Dead letter too large for the error topic; writing it again without value and user headers', {
-            topic,
-            error,
-          })
-          continue
+        const result = await writeDeadLetter(send, tooLarge ? { ...input, withoutValue: true } : input)
+        if (result.withoutValue && !input.withoutValue) {
+          this.logger.warn('Dead letter too large for the error topic; written without value and user headers', { topic, id: input.id })
         }
+        return result
+      } catch (error) {
         await this.failed({ target: 'dead-letter', topic, attempt, error }, signal)
       }
     }

@@ -1,25 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import type { KafkaMessage } from 'kafkajs'
-import { buildRetryRecord, detourTopics, messageId } from '@detour/core'
+import { detourTopics } from '@detour/core'
+import { retryEntry, unitTopics } from '../test-support/entries.js'
 import { PartitionScheduler } from './partition-scheduler.js'
 import { createRetryEntry, type RetryEntry } from './retry-entry.js'
 
-const topics = detourTopics('orders', 'app')
-
-/** A retry record at `offset` of retry partition 0 for a source message of group `key`. */
-function entry(offset: string, key: string | null, sourceOffset = offset): RetryEntry {
-  const source = { topic: 'orders', partition: 0, offset: sourceOffset }
-  const record = buildRetryRecord({
-    source,
-    id: messageId(source),
-    groupKey: key === null ? null : Buffer.from(key),
-    reason: 'failure',
-    consumerGroup: 'app',
-    message: { key: key === null ? null : Buffer.from(key), value: Buffer.from('v'), headers: {}, timestamp: '0' },
-  })
-  const message = { ...record, offset, timestamp: '0', attributes: 0, size: 0 } as unknown as KafkaMessage
-  return createRetryEntry(topics.retry, 0, message, topics, 'app')
-}
+const topics = unitTopics
+const entry = (offset: string, key: string | null, sourceOffset = offset): RetryEntry => retryEntry(offset, key, { sourceOffset })
 
 function scheduler(): { s: PartitionScheduler; started: string[] } {
   const started: string[] = []
@@ -83,11 +70,13 @@ describe('PartitionScheduler', () => {
     expect(started).toEqual(['0', '1'])
   })
 
-  it('marks records of another consumer group or source topic malformed', () => {
+  it('marks records of another consumer group, source topic or source partition malformed', () => {
     const foreign = entry('0', 'a')
     expect(createRetryEntry(topics.retry, 0, foreign.message, topics, 'other-app').malformed?.message).toMatch(/consumer group "app"/)
     const otherTopics = detourTopics('payments', 'app')
     expect(createRetryEntry(otherTopics.retry, 0, foreign.message, otherTopics, 'app').malformed?.message).toMatch(/source topic "orders"/)
+    // Records of source partition N belong on retry partition N (co-partitioning).
+    expect(createRetryEntry(topics.retry, 1, foreign.message, topics, 'app').malformed?.message).toMatch(/source partition 0 is on partition 1/)
     expect(foreign.malformed).toBeUndefined()
   })
 
@@ -171,20 +160,55 @@ describe('PartitionScheduler', () => {
     s.add(b2)
     s.resolve(b2)
     expect(s.drop().map((e) => e.offset)).toEqual(['0', '1'])
-    expect(s.signals.soft.aborted && s.signals.hard.aborted).toBe(true)
+    expect(s.phase).toBe('dropped')
+    expect(s.signals.soft.aborted && s.signals.attempts.aborted && s.signals.hard.aborted).toBe(true)
     expect(s.resolve(a0)).toBe(false)
     expect(s.add(entry('3', 'c'))).toBe(false)
     expect(s.drop()).toEqual([])
   })
 
+  it('revoke() stops new records and attempts but still resolves what running work finishes', () => {
+    const { s, started } = scheduler()
+    const [a0, a1, b2] = [entry('0', 'a'), entry('1', 'a'), entry('2', 'b')]
+    for (const e of [a0, a1, b2]) s.add(e)
+    s.revoke()
+    expect(s.phase).toBe('revoking')
+    expect(s.signals.soft.aborted && s.signals.attempts.aborted).toBe(true)
+    // Writes of a handler that finished may still complete.
+    expect(s.signals.hard.aborted).toBe(false)
+    expect(s.accepts('3')).toBe(false)
+    expect(s.add(entry('3', 'c'))).toBe(false)
+    expect(s.hold(b2)).toBe(false)
+    // a0's handler finished: resolved, the commit moves; a1 is started and ends at once (soft is aborted).
+    expect(s.resolve(a0)).toBe(true)
+    expect(started).toEqual(['0', '2', '1'])
+    expect(s.commitOffset()).toBe('1')
+    expect(s.drop().map((e) => e.offset)).toEqual(['1', '2'])
+  })
+
   it('follows the worker signals', () => {
-    const parent = { soft: new AbortController(), hard: new AbortController() }
-    const s = new PartitionScheduler(topics.retry, 0, { start: () => {} }, { soft: parent.soft.signal, hard: parent.hard.signal })
+    const parent = { soft: new AbortController(), attempts: new AbortController(), hard: new AbortController() }
+    const s = new PartitionScheduler(topics.retry, 0, { start: () => {} }, {
+      soft: parent.soft.signal,
+      attempts: parent.attempts.signal,
+      hard: parent.hard.signal,
+    })
     parent.soft.abort()
     expect(s.signals.soft.aborted).toBe(true)
+    expect(s.signals.attempts.aborted).toBe(false)
     expect(s.signals.hard.aborted).toBe(false)
+    parent.attempts.abort()
+    expect(s.signals.attempts.aborted).toBe(true)
     parent.hard.abort()
     expect(s.signals.hard.aborted).toBe(true)
+  })
+
+  it('accepts() says whether add() would take an offset', () => {
+    const { s } = scheduler()
+    expect(s.accepts('5')).toBe(true)
+    s.add(entry('5', 'a'))
+    expect(s.accepts('5')).toBe(false)
+    expect(s.accepts('6')).toBe(true)
   })
 
   it('handles a long group queue (FIFO compaction)', () => {

@@ -1,5 +1,6 @@
 import type { KafkaMessage } from 'kafkajs'
 import {
+  MALFORMED_GROUP_PREFIX,
   MalformedRecordError,
   decodeRetryRecord,
   groupKeyToStoreKey,
@@ -28,6 +29,12 @@ export interface RetryEntry {
    * message is its own group; a malformed record is alone too).
    */
   readonly groupKey: string
+  /**
+   * Resolves once the redirect follower has applied everything written to the redirect partition before
+   * this record's batch was fetched (and, for a partition taken over, before the previous owner let go).
+   * No attempt starts before it.
+   */
+  barrier: Promise<void> | undefined
   state: EntryState
   /** Handler invocations so far. */
   attempts: number
@@ -40,7 +47,8 @@ export interface RetryEntry {
 
 /**
  * Wraps a retry record. Records whose Detour headers are missing or garbled, or that belong to another
- * consumer group or source topic than their retry topic says, are marked malformed.
+ * consumer group, source topic or source partition than their retry topic and partition say (records of
+ * source partition N go to retry partition N), are marked malformed.
  */
 export function createRetryEntry(
   retryTopic: string,
@@ -61,6 +69,11 @@ export function createRetryEntry(
     if (envelope.source.topic !== topics.source) {
       throw new MalformedRecordError(`Retry record ${envelope.id} names source topic "${envelope.source.topic}" but ${retryTopic} serves "${topics.source}"`)
     }
+    if (envelope.source.partition !== retryPartition) {
+      throw new MalformedRecordError(
+        `Retry record ${envelope.id} of source partition ${envelope.source.partition} is on partition ${retryPartition} of ${retryTopic}; records of source partition N belong on retry partition N`,
+      )
+    }
   } catch (error) {
     envelope = undefined
     malformed = error instanceof MalformedRecordError ? error : new MalformedRecordError(`Retry record cannot be decoded: ${String(error)}`)
@@ -73,8 +86,9 @@ export function createRetryEntry(
     topics,
     envelope,
     malformed,
-    // Outside latin1 (never a real key's store form) and unlike the keyless U+0100 prefix.
-    groupKey: envelope ? groupKeyToStoreKey(envelope.groupKey, envelope.id) : `\u0101malformed/${message.offset}`,
+    // Outside latin1 (never a real key's store form) and unlike the keyless prefix: a malformed record is alone.
+    groupKey: envelope ? groupKeyToStoreKey(envelope.groupKey, envelope.id) : `${MALFORMED_GROUP_PREFIX}${message.offset}`,
+    barrier: undefined,
     state: 'queued',
     attempts: 0,
     firstAttemptAt: undefined,

@@ -1,7 +1,5 @@
-import type { EachMessageHandler, EachMessagePayload, KafkaMessage } from 'kafkajs'
-import type { LRUCache } from 'lru-cache'
+import type { EachMessagePayload, KafkaMessage } from 'kafkajs'
 import {
-  buildDeadLetterRecord,
   buildTombstone,
   classifyError,
   describeError,
@@ -14,12 +12,15 @@ import {
   type RetryEnvelope,
 } from '@detour/core'
 import type { RetryMetrics } from '../metrics/retry-metrics.js'
-import { isAbortError, sleep } from './abort.js'
+import { isAbortError, onAbort, sleep, throwIfAborted } from './abort.js'
 import type { ConcurrencyLimiter } from './concurrency-limiter.js'
+import { runAttempt } from './handler-attempt.js'
 import type { HandOffWriter } from './hand-off-writer.js'
+import type { PartitionSignals } from './partition-scheduler.js'
 import type { RetryEntry } from './retry-entry.js'
-import type { ExhaustedPolicy } from './retry-worker-options.js'
+import type { ExhaustedPolicy, RetryHandler } from './retry-worker-options.js'
 import type { DeadLetteredEvent, ResolutionKind } from './types.js'
+import type { WorkTracker } from './work-tracker.js'
 
 /** The end of the work on one entry. */
 export type ProcessOutcome =
@@ -28,22 +29,47 @@ export type ProcessOutcome =
   /** Stopped before the end (shutdown or revocation): the entry stays unresolved and is not committed. */
   | { readonly kind: 'stopped' }
 
-export interface ProcessSignals {
-  /** No new attempt starts once aborted (backoff waits end). */
-  readonly soft: AbortSignal
-  /** Writes in progress are abandoned once aborted. */
-  readonly hard: AbortSignal
+/** What the processor sees of the entry's partition. */
+export interface ProcessContext {
+  readonly signals: PartitionSignals
+  /** Handlers that timed out and still run are tracked here (a revoked partition waits for them). */
+  readonly work: WorkTracker
+}
+
+/** Whether an attempt may start now (the worker's consumer and partition ownership decide). */
+export interface AttemptGate {
+  /** Resolves once an attempt of the entry may start; rejects with an abort error when `signal` aborts. */
+  whenOpen(entry: RetryEntry, signal: AbortSignal): Promise<void>
+  /** The same, decided now: checked again right before the handler is called. */
+  isOpen(entry: RetryEntry): boolean
+}
+
+/** Durable resolution: whether an id is still pending, as the redirect topic says. */
+export interface ResolutionCheck {
+  isPending(envelope: RetryEnvelope): boolean
+  /** This worker's tombstone for the id is acknowledged (at `tombstoneOffset` of the redirect partition). */
+  resolved(envelope: RetryEnvelope, tombstoneOffset: bigint | undefined): void
 }
 
 export interface RetryProcessorSettings {
-  readonly handler: EachMessageHandler
+  readonly handler: RetryHandler
   readonly classify: ErrorClassifier | undefined
   readonly backoff: BackoffFn
   readonly maxAttempts: number
   readonly maxRetryDurationMs: number
   readonly exhaustedPolicy: ExhaustedPolicy
+  readonly handlerTimeoutMs: number
   /** The main app's consumer group (for dead letters of malformed records). */
-  readonly consumerGroup: string
+  readonly groupId: string
+}
+
+export interface RetryProcessorParts {
+  readonly limiter: ConcurrencyLimiter
+  readonly writer: HandOffWriter
+  readonly gate: AttemptGate
+  readonly resolution: ResolutionCheck
+  readonly metrics: RetryMetrics
+  readonly logger: Logger
 }
 
 const noopHeartbeat = async (): Promise<void> => {}
@@ -51,26 +77,24 @@ const noopResume = (): void => {}
 const noopPause = (): (() => void) => noopResume
 
 /**
- * Works one retry record to its end: attempts with backoff, classification, dead letters, tombstones,
- * duplicates and malformed records. Ordering is not its concern: the partition scheduler only hands it
- * an entry once every earlier entry of the group is resolved.
+ * Works one retry record to its end: attempts with backoff and timeouts, classification, dead letters,
+ * tombstones, records already resolved and malformed records. Ordering is not its concern: the partition
+ * scheduler only hands it an entry once every earlier entry of the group is resolved. Before every attempt
+ * it waits for the gate (no rebalance, partition taken over) and asks durable resolution whether the id is
+ * still pending.
  */
 export class RetryProcessor {
   constructor(
     private readonly settings: RetryProcessorSettings,
-    private readonly limiter: ConcurrencyLimiter,
-    private readonly writer: HandOffWriter,
-    private readonly completed: LRUCache<string, true>,
-    private readonly metrics: RetryMetrics,
-    private readonly logger: Logger,
+    private readonly parts: RetryProcessorParts,
   ) {}
 
   /** Never rejects with an abort: a shutdown or revocation ends in `{ kind: 'stopped' }`. */
-  async process(entry: RetryEntry, signals: ProcessSignals): Promise<ProcessOutcome> {
+  async process(entry: RetryEntry, context: ProcessContext): Promise<ProcessOutcome> {
     try {
-      if (entry.envelope === undefined) return await this.deadLetterMalformed(entry, signals)
-      if (this.completed.has(entry.envelope.id)) return await this.skipDuplicate(entry, entry.envelope, signals)
-      return await this.attempt(entry, entry.envelope, signals)
+      if (entry.envelope === undefined) return await this.deadLetterMalformed(entry, context.signals)
+      await entry.barrier
+      return await this.attempt(entry, entry.envelope, context)
     } catch (error) {
       if (isAbortError(error)) return { kind: 'stopped' }
       throw error
@@ -81,64 +105,90 @@ export class RetryProcessor {
   async release(entry: RetryEntry, signal: AbortSignal): Promise<void> {
     const envelope = entry.envelope
     if (!envelope) return
-    await this.tombstone(entry, envelope, signal)
-    this.completed.set(envelope.id, true)
+    const offset = await this.tombstone(entry, envelope, signal)
+    this.parts.resolution.resolved(envelope, offset)
     this.observeResolved(entry, envelope)
   }
 
-  private async attempt(entry: RetryEntry, envelope: RetryEnvelope, signals: ProcessSignals): Promise<ProcessOutcome> {
+  private async attempt(entry: RetryEntry, envelope: RetryEnvelope, context: ProcessContext): Promise<ProcessOutcome> {
+    const { limiter, gate, resolution, metrics, logger } = this.parts
+    const { signals } = context
     const topic = entry.topics.source
     const payload = this.payload(entry, envelope)
     for (;;) {
-      await this.limiter.acquire(signals.soft)
+      await gate.whenOpen(entry, signals.soft)
+      await limiter.acquire(signals.soft)
+      // A rebalance may have begun while this waited for a slot; and an operator (or another owner) may have
+      // released the id meanwhile: both are checked right before the handler is called.
+      if (signals.soft.aborted || !gate.isOpen(entry)) {
+        limiter.release()
+        continue
+      }
+      if (!resolution.isPending(envelope)) {
+        limiter.release()
+        return await this.skipResolved(entry, envelope, signals)
+      }
       entry.attempts++
       entry.firstAttemptAt ??= Date.now()
-      this.metrics.attempted.inc({ topic })
-      this.metrics.inFlight.inc()
-      const endTimer = this.metrics.handlerDuration.startTimer({ topic })
-      let failed = false
-      let error: unknown
-      try {
-        await this.settings.handler(payload)
-      } catch (caught) {
-        failed = true
-        error = caught
-      } finally {
-        endTimer()
-        this.metrics.inFlight.dec()
-        this.limiter.release()
-      }
+      metrics.attempted.inc({ topic })
+      metrics.inFlight.inc()
+      const endTimer = metrics.handlerDuration.startTimer({ topic })
+      const result = await runAttempt(this.settings.handler, payload, {
+        timeoutMs: this.settings.handlerTimeoutMs,
+        stop: signals.attempts,
+        logger,
+        fields: this.fields(entry, envelope),
+      })
+      endTimer()
+      // The slot is given back when the handler really returns: a timed-out handler still runs.
+      const settled = result.settled.then(() => {
+        metrics.inFlight.dec()
+        limiter.release()
+      })
+      context.work.track(settled)
       if (signals.hard.aborted) return { kind: 'stopped' }
-      if (!failed) {
-        await this.tombstone(entry, envelope, signals.hard)
-        this.completed.set(envelope.id, true)
-        this.metrics.succeeded.inc({ topic })
+      if (result.outcome === 'succeeded') {
+        const offset = await this.tombstone(entry, envelope, signals.hard)
+        resolution.resolved(envelope, offset)
+        metrics.succeeded.inc({ topic })
         this.observeResolved(entry, envelope)
-        this.logger.debug('Retry succeeded', this.fields(entry, envelope))
+        logger.debug('Retry succeeded', this.fields(entry, envelope))
         return { kind: 'resolved', resolution: 'succeeded' }
       }
+      const error = result.error
       entry.lastError = error
       if (entry.firstFailedAt === undefined) {
         entry.firstError = error
         entry.firstFailedAt = new Date()
       }
-      const kind = this.classify(error, entry, envelope)
+      let kind: FailureKind = 'transient'
+      if (result.outcome === 'timed-out') {
+        metrics.handlerTimeouts.inc({ topic })
+        logger.warn('Handler attempt timed out; its signal is aborted and the attempt counts as a transient failure', {
+          ...this.fields(entry, envelope),
+          handlerTimeoutMs: this.settings.handlerTimeoutMs,
+        })
+      } else {
+        kind = this.classify(error, entry, envelope)
+      }
       if (kind !== 'transient') {
-        this.logger.warn('Handler failed with a non-retriable error; dead-lettering', { ...this.fields(entry, envelope), kind, error })
+        logger.warn('Handler failed with a non-retriable error; dead-lettering', { ...this.fields(entry, envelope), kind, error })
         const deadLetter = await this.deadLetter(entry, envelope, kind, error, undefined, signals.hard)
-        await this.tombstone(entry, envelope, signals.hard)
-        this.completed.set(envelope.id, true)
+        const offset = await this.tombstone(entry, envelope, signals.hard)
+        resolution.resolved(envelope, offset)
         this.observeResolved(entry, envelope)
         return { kind: 'resolved', resolution: 'dead-lettered', deadLetter }
       }
       const delayMs = this.settings.backoff(entry.attempts)
       const elapsed = Date.now() - entry.firstAttemptAt
       if (entry.attempts >= this.settings.maxAttempts || elapsed + delayMs > this.settings.maxRetryDurationMs) {
-        return this.exhausted(entry, envelope, error, signals.hard)
+        // Nothing that lets the group move on happens while a timed-out handler still runs.
+        await waitSettled(result.settled, signals.soft)
+        return await this.exhausted(entry, envelope, error, signals.hard)
       }
-      this.logger.debug('Retry failed; backing off', { ...this.fields(entry, envelope), delayMs, error })
-      this.metrics.backoffWait.observe({ topic }, delayMs / 1000)
-      await sleep(delayMs, signals.soft)
+      logger.debug('Retry failed; backing off', { ...this.fields(entry, envelope), delayMs, error })
+      metrics.backoffWait.observe({ topic }, delayMs / 1000)
+      await Promise.all([sleep(delayMs, signals.soft), waitSettled(result.settled, signals.soft)])
     }
   }
 
@@ -151,7 +201,7 @@ export class RetryProcessor {
       return classifyError(error, this.settings.classify)
     } catch (classifierError) {
       const kind = classifyError(error)
-      this.logger.error('The error classifier threw; using the default classification', {
+      this.parts.logger.error('The error classifier threw; using the default classification', {
         ...this.fields(entry, envelope),
         kind,
         error,
@@ -162,50 +212,54 @@ export class RetryProcessor {
   }
 
   private async exhausted(entry: RetryEntry, envelope: RetryEnvelope, error: unknown, signal: AbortSignal): Promise<ProcessOutcome> {
+    const { metrics, logger, resolution } = this.parts
     const policy = this.settings.exhaustedPolicy
-    this.metrics.exhausted.inc({ topic: entry.topics.source })
+    metrics.exhausted.inc({ topic: entry.topics.source })
     const deadLetter = await this.deadLetter(entry, envelope, 'exhausted', error, policy, signal)
     if (policy === 'hold') {
-      this.logger.warn('Retries exhausted; the group is held until an operator releases it (POST /groups/release)', {
+      logger.warn('Retries exhausted; the group is held until an operator releases it (POST /groups/release)', {
         ...this.fields(entry, envelope),
         errorTopic: entry.topics.error,
         error,
       })
       return { kind: 'held', deadLetter }
     }
-    this.logger.warn('Retries exhausted; dead-lettered and the group released', { ...this.fields(entry, envelope), error })
-    await this.tombstone(entry, envelope, signal)
-    this.completed.set(envelope.id, true)
+    logger.warn('Retries exhausted; dead-lettered and the group released', { ...this.fields(entry, envelope), error })
+    const offset = await this.tombstone(entry, envelope, signal)
+    resolution.resolved(envelope, offset)
     this.observeResolved(entry, envelope)
     return { kind: 'resolved', resolution: 'dead-lettered', deadLetter }
   }
 
-  private async skipDuplicate(entry: RetryEntry, envelope: RetryEnvelope, signals: ProcessSignals): Promise<ProcessOutcome> {
-    // Written again so a pending id left by a main-app crash between its writes and its commit is released.
+  /**
+   * The id is no longer pending: resolved before (a duplicate copy, a record this or another worker
+   * resolved before a restart or a rebalance, an operator's release). The handler is not called again —
+   * that would be a stale replay after later messages of the key were processed. The tombstone is written
+   * again: harmless, and it lets compaction drop a redirect record that a crashed main app wrote again.
+   */
+  private async skipResolved(entry: RetryEntry, envelope: RetryEnvelope, signals: PartitionSignals): Promise<ProcessOutcome> {
     await this.tombstone(entry, envelope, signals.hard)
-    this.metrics.duplicatesSkipped.inc({ topic: entry.topics.source })
-    this.logger.debug('Duplicate retry record of a completed id; tombstone written again', this.fields(entry, envelope))
-    return { kind: 'resolved', resolution: 'duplicate' }
+    this.parts.metrics.duplicatesSkipped.inc({ topic: entry.topics.source })
+    this.parts.logger.debug('Retry record of an id that is no longer pending (already resolved); tombstone written again', this.fields(entry, envelope))
+    return { kind: 'resolved', resolution: 'already-resolved' }
   }
 
-  private async deadLetterMalformed(entry: RetryEntry, signals: ProcessSignals): Promise<ProcessOutcome> {
+  private async deadLetterMalformed(entry: RetryEntry, signals: PartitionSignals): Promise<ProcessOutcome> {
     const record = { topic: entry.retryTopic, partition: entry.retryPartition, offset: entry.offset }
-    this.logger.warn('Malformed retry record; writing it to the error topic', { ...record, errorTopic: entry.topics.error, error: entry.malformed })
-    await this.writer.writeDeadLetter(
+    this.parts.logger.warn('Malformed retry record; writing it to the error topic', { ...record, errorTopic: entry.topics.error, error: entry.malformed })
+    await this.parts.writer.writeDeadLetter(
       entry.topics.error,
-      (withoutValue) =>
-        buildDeadLetterRecord({
-          reason: 'malformed',
-          message: entry.message,
-          consumerGroup: this.settings.consumerGroup,
-          error: entry.malformed,
-          component: 'retry-worker',
-          record,
-          withoutValue,
-        }),
+      {
+        reason: 'malformed',
+        message: entry.message,
+        consumerGroup: this.settings.groupId,
+        error: entry.malformed,
+        component: 'retry-worker',
+        record,
+      },
       signals.hard,
     )
-    this.metrics.deadLettered.inc({ topic: entry.topics.source, reason: 'malformed' })
+    this.parts.metrics.deadLettered.inc({ topic: entry.topics.source, reason: 'malformed' })
     return { kind: 'resolved', resolution: 'malformed', deadLetter: { reason: 'malformed', id: undefined, errorTopic: entry.topics.error, attempts: 0 } }
   }
 
@@ -218,44 +272,48 @@ export class RetryProcessor {
     signal: AbortSignal,
   ): Promise<DeadLetteredEvent> {
     const firstFailedAt = envelope.reason === 'failure' ? parseDate(envelope.redirectedAt) : undefined
-    await this.writer.writeDeadLetter(
+    await this.parts.writer.writeDeadLetter(
       entry.topics.error,
-      (withoutValue) =>
-        buildDeadLetterRecord({
-          reason,
-          message: { ...entry.message, timestamp: envelope.sourceTimestamp ?? entry.message.timestamp },
-          source: envelope.source,
-          id: envelope.id,
-          groupKey: envelope.groupKey,
-          consumerGroup: envelope.consumerGroup,
-          error,
-          component: 'retry-worker',
-          attempts: entry.attempts,
-          firstErrorMessage: envelope.firstErrorMessage ?? describeError(entry.firstError).message,
-          firstFailedAt: firstFailedAt ?? entry.firstFailedAt,
-          record: { topic: entry.retryTopic, partition: entry.retryPartition, offset: entry.offset },
-          groupPolicy,
-          withoutValue,
-        }),
+      {
+        reason,
+        message: { ...entry.message, timestamp: envelope.sourceTimestamp ?? entry.message.timestamp },
+        source: envelope.source,
+        id: envelope.id,
+        groupKey: envelope.groupKey,
+        consumerGroup: envelope.consumerGroup,
+        error,
+        component: 'retry-worker',
+        attempts: entry.attempts,
+        firstErrorMessage: envelope.firstErrorMessage ?? describeError(entry.firstError).message,
+        firstFailedAt: firstFailedAt ?? entry.firstFailedAt,
+        record: { topic: entry.retryTopic, partition: entry.retryPartition, offset: entry.offset },
+        groupPolicy,
+      },
       signal,
     )
-    this.metrics.deadLettered.inc({ topic: entry.topics.source, reason })
+    this.parts.metrics.deadLettered.inc({ topic: entry.topics.source, reason })
     return { reason, id: envelope.id, errorTopic: entry.topics.error, attempts: entry.attempts }
   }
 
-  private async tombstone(entry: RetryEntry, envelope: RetryEnvelope, signal: AbortSignal): Promise<void> {
-    const message = buildTombstone({ partition: envelope.source.partition, id: envelope.id, groupKey: envelope.groupKey })
-    await this.writer.writeTombstone(entry.topics.redirect, message, signal)
-    this.metrics.tombstonesWritten.inc({ topic: entry.topics.source })
+  private async tombstone(entry: RetryEntry, envelope: RetryEnvelope, signal: AbortSignal): Promise<bigint | undefined> {
+    const message = buildTombstone({
+      partition: envelope.source.partition,
+      id: envelope.id,
+      groupKey: envelope.groupKey,
+      consumerGroup: envelope.consumerGroup,
+    })
+    const offset = await this.parts.writer.writeTombstone(entry.topics.redirect, message, signal)
+    this.parts.metrics.tombstonesWritten.inc({ topic: entry.topics.source })
+    return offset
   }
 
   private observeResolved(entry: RetryEntry, envelope: RetryEnvelope): void {
     const topic = entry.topics.source
-    if (entry.attempts > 0) this.metrics.attempts.observe({ topic }, entry.attempts)
+    if (entry.attempts > 0) this.parts.metrics.attempts.observe({ topic }, entry.attempts)
     const redirectedAt = parseDate(envelope.redirectedAt)
     if (redirectedAt) {
       const seconds = (Date.now() - redirectedAt.getTime()) / 1000
-      if (seconds >= 0) this.metrics.processingLatency.observe({ topic }, seconds)
+      if (seconds >= 0) this.parts.metrics.processingLatency.observe({ topic }, seconds)
     }
   }
 
@@ -288,6 +346,18 @@ export class RetryProcessor {
       attempt: entry.attempts,
     }
   }
+}
+
+/** Waits until a handler has really returned; rejects with an abort error when `signal` aborts first. */
+async function waitSettled(settled: Promise<void>, signal: AbortSignal): Promise<void> {
+  throwIfAborted(signal)
+  const aborted = onAbort(signal)
+  try {
+    await Promise.race([settled, aborted.promise])
+  } finally {
+    aborted.dispose()
+  }
+  throwIfAborted(signal)
 }
 
 function parseDate(text: string | undefined): Date | undefined {

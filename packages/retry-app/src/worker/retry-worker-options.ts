@@ -1,19 +1,33 @@
-import type { ConsumerConfig, EachMessageHandler, Kafka, ProducerConfig } from 'kafkajs'
+import type { ConsumerConfig, EachMessagePayload, Kafka, ProducerConfig } from 'kafkajs'
 import { Registry } from 'prom-client'
 import {
   DetourConfigError,
   KafkaTopicAdmin,
-  detourTopics,
-  exponentialBackoff,
+  detourTopicsFor,
   noopLogger,
+  resolveBackoff,
   type BackoffFn,
+  type BackoffOption,
   type DetourTopics,
   type ErrorClassifier,
   type Logger,
   type TopicAdmin,
   type TopicNaming,
 } from '@detour/core'
-import { resolveBackoff, type BackoffOption } from '../backoff/resolve-backoff.js'
+
+/**
+ * What the worker passes to the handler: kafkajs' `EachMessagePayload` (source topic, partition and
+ * offset; the retry record's key, value and headers) plus `signal`, aborted when the attempt times out
+ * (`handlerTimeoutMs`), when the partition is revoked, or when a stop gives up waiting. A handler that
+ * passes `signal` on (to `fetch`, a database driver…) stops its work when the worker stops waiting for it.
+ */
+export type RetryHandlerPayload = EachMessagePayload & { readonly signal: AbortSignal }
+
+/**
+ * The handler the worker runs. A kafkajs `EachMessageHandler` fits (it ignores `signal`): the main app's
+ * handler is used as is.
+ */
+export type RetryHandler = (payload: RetryHandlerPayload) => Promise<void>
 
 /**
  * What happens to a group when one of its messages exhausts its retries (after the message has been
@@ -27,24 +41,37 @@ export type ExhaustedPolicy = 'hold' | 'release'
 
 /** Options of {@link createRetryWorker}. */
 export interface RetryWorkerOptions {
-  /** The kafkajs client used for the consumer, the producer and (by default) topic administration. */
+  /** The kafkajs client used for the consumers, the producer, the admin client and (by default) topic administration. */
   kafka: Kafka
-  /** The consumer group of the main app whose retry topics this worker serves. */
-  consumerGroup: string
-  /** The main app's source topics. The worker consumes their retry topics. */
-  topics: readonly string[]
   /**
-   * The worker's own consumer group. Must differ from {@link consumerGroup}.
-   * @defaultValue `${consumerGroup}-detour-retry`
+   * The main app's consumer group, as in the SDK's `groupId`: it names the retry, redirect and error
+   * topics and is the group whose retry topics this worker serves. Required.
+   *
+   * (Before 0.2 this option named the worker's own group and the main app's group was `consumerGroup`;
+   * while the deprecated `consumerGroup` is given, `groupId` keeps that old meaning.)
    */
   groupId?: string
+  /**
+   * The worker's own consumer group. Must differ from {@link groupId}.
+   * @defaultValue `${groupId}-detour-retry`
+   */
+  workerGroupId?: string
+  /**
+   * @deprecated The old name of the main app's group; use {@link groupId} (and {@link workerGroupId} for the
+   * worker's own group). When it is given, `groupId` keeps its old meaning (the worker's own group) and a
+   * deprecation warning is logged.
+   */
+  consumerGroup?: string
+  /** The main app's source topics. The worker consumes their retry topics. */
+  topics: readonly string[]
   /** Topic name templates; must match the main app's. @defaultValue core's `defaultTopicNaming` */
   topicNaming?: TopicNaming
   /**
-   * The main app's handler. It is called with the original source topic, partition and offset, and the
-   * retry record's key, value and headers (Detour headers included).
+   * The main app's handler (any kafkajs `EachMessageHandler` fits). It is called with the original source
+   * topic, partition and offset, the retry record's key, value and headers (Detour headers included), and an
+   * abort `signal` (see {@link RetryHandlerPayload}).
    */
-  handler: EachMessageHandler
+  handler: RetryHandler
   /** Classifies handler errors before the default rules (see core `classifyError`). */
   classify?: ErrorClassifier
   /**
@@ -76,18 +103,39 @@ export interface RetryWorkerOptions {
    * @defaultValue 10000
    */
   maxBufferedMessages?: number
-  /** Completed ids remembered to recognise duplicates (LRU). @defaultValue 100000 */
+  /**
+   * @deprecated No effect (a warning is logged once). Resolved ids are no longer remembered in memory: the
+   * worker reads the redirect topics (durable resolution), which survives restarts and rebalances.
+   */
   completedIdCacheSize?: number
   /** How often resolved offsets are committed. @defaultValue 500 */
   commitIntervalMs?: number
   /** How long `stop()` waits for in-flight handlers before abandoning them. @defaultValue 10000 */
   shutdownTimeoutMs?: number
   /**
-   * Delay between attempts of a failed tombstone or dead-letter write. Such a write is retried until it
-   * succeeds (or the worker stops): it is never skipped.
-   * @defaultValue exponential from 200 ms to 30 s
+   * Longest handler attempt. Past it the attempt's `signal` aborts and the attempt counts as a transient
+   * failure (`DetourTimeoutError`); the group's next attempt still waits until the handler has really
+   * returned (a warning is logged every `handlerTimeoutMs` meanwhile): order comes first. Also bounds how
+   * long a revoked partition waits for its handlers before it is handed over, and how long a new owner
+   * waits for the previous owner (`handlerTimeoutMs` + 2 s).
+   * @defaultValue 30000
    */
-  handOffBackoff?: BackoffFn
+  handlerTimeoutMs?: number
+  /**
+   * Delete resolved records from the retry topic (it is created with unlimited retention): after a commit,
+   * `deleteTopicRecords` up to the committed offset, at most every {@link purgeIntervalMs} per partition.
+   * Needs the `DELETE` ACL on the retry topics; without it the worker warns once and stops purging.
+   * @defaultValue true
+   */
+  purgeResolvedRecords?: boolean
+  /** Least time between two purges of a partition. @defaultValue 60000 */
+  purgeIntervalMs?: number
+  /**
+   * Delay between attempts of a failed tombstone or dead-letter write. Such a write is retried until it
+   * succeeds (or the worker stops): it is never skipped. Same forms as {@link backoff}.
+   * @defaultValue `{ type: 'exponential', initialDelayMs: 200, maxDelayMs: 30000 }`
+   */
+  handOffBackoff?: BackoffOption
   /** Topic provisioning and checks. @defaultValue `new KafkaTopicAdmin(kafka)` */
   topicAdmin?: TopicAdmin
   /**
@@ -96,16 +144,31 @@ export interface RetryWorkerOptions {
    * @defaultValue true
    */
   createTopics?: boolean
+  /**
+   * Fail at start when the redirect topic is not exactly `compact` or the retry topic has a time or size
+   * retention limit (see core `provisionTopics`). `false` only logs the mismatch.
+   * @defaultValue true
+   */
+  checkTopicSettings?: boolean
   /** Replication factor of created topics. @defaultValue the broker default */
   replicationFactor?: number
   /**
-   * Extra kafkajs consumer settings (tests pass short fetch waits). `groupId` comes from {@link groupId};
-   * `maxWaitTimeInMs` defaults to 500 instead of kafkajs' 5000, because `stop()` waits for the fetch
-   * in progress.
+   * Extra kafkajs consumer settings (tests pass short fetch waits). The group comes from
+   * {@link workerGroupId}; `maxWaitTimeInMs` defaults to 500 instead of kafkajs' 5000, because `stop()`
+   * waits for the fetch in progress.
    * @defaultValue `{ maxWaitTimeInMs: 500 }`
    */
   consumerConfig?: Partial<Omit<ConsumerConfig, 'groupId'>>
-  /** Extra kafkajs producer settings. */
+  /**
+   * kafkajs settings of the redirect follower's consumer (a private group named after
+   * {@link workerGroupId} that reads the redirect topics and never commits).
+   * @defaultValue `{ maxWaitTimeInMs: 500 }`
+   */
+  followerConfig?: Partial<Omit<ConsumerConfig, 'groupId'>>
+  /**
+   * Extra kafkajs producer settings. The producer is always idempotent with one request in flight, so a
+   * tombstone that kafkajs retries can never land after a later record.
+   */
   producerConfig?: Partial<ProducerConfig>
   /** Where the worker logs. @defaultValue a logger that writes nothing */
   logger?: Logger
@@ -120,24 +183,31 @@ export const defaultOptions = {
   exhaustedPolicy: 'hold',
   maxInFlight: 64,
   maxBufferedMessages: 10_000,
-  completedIdCacheSize: 100_000,
   commitIntervalMs: 500,
   shutdownTimeoutMs: 10_000,
+  handlerTimeoutMs: 30_000,
+  purgeResolvedRecords: true,
+  purgeIntervalMs: 60_000,
+  handOffBackoff: { type: 'exponential', initialDelayMs: 200, maxDelayMs: 30_000 },
   createTopics: true,
+  checkTopicSettings: true,
   topicNaming: {},
   consumerConfig: { maxWaitTimeInMs: 500 },
+  followerConfig: { maxWaitTimeInMs: 500 },
   producerConfig: {},
 } as const satisfies Partial<RetryWorkerOptions>
 
 /** Options after defaults and validation. */
 export interface ResolvedRetryWorkerOptions {
   readonly kafka: Kafka
-  readonly consumerGroup: string
+  /** The main app's consumer group. */
   readonly groupId: string
+  /** The worker's own consumer group. */
+  readonly workerGroupId: string
   readonly topicNaming: TopicNaming
   /** Retry topic → the Detour topics it belongs to. */
   readonly topicsByRetryTopic: ReadonlyMap<string, DetourTopics>
-  readonly handler: EachMessageHandler
+  readonly handler: RetryHandler
   readonly classify: ErrorClassifier | undefined
   readonly backoff: BackoffFn
   readonly maxAttempts: number
@@ -145,17 +215,23 @@ export interface ResolvedRetryWorkerOptions {
   readonly exhaustedPolicy: ExhaustedPolicy
   readonly maxInFlight: number
   readonly maxBufferedMessages: number
-  readonly completedIdCacheSize: number
   readonly commitIntervalMs: number
   readonly shutdownTimeoutMs: number
+  readonly handlerTimeoutMs: number
+  readonly purgeResolvedRecords: boolean
+  readonly purgeIntervalMs: number
   readonly handOffBackoff: BackoffFn
   readonly topicAdmin: TopicAdmin
   readonly createTopics: boolean
+  readonly checkTopicSettings: boolean
   readonly replicationFactor: number | undefined
   readonly consumerConfig: Partial<Omit<ConsumerConfig, 'groupId'>>
+  readonly followerConfig: Partial<Omit<ConsumerConfig, 'groupId'>>
   readonly producerConfig: Partial<ProducerConfig>
   readonly logger: Logger
   readonly registry: Registry
+  /** Deprecated options that were used, each with what to do instead (the worker logs them once). */
+  readonly deprecations: readonly string[]
 }
 
 function integer(option: string, value: unknown, min: number): number {
@@ -172,52 +248,103 @@ function nonEmptyString(option: string, value: unknown): string {
   return value
 }
 
+function optionalString(option: string, value: unknown): string | undefined {
+  return value === undefined ? undefined : nonEmptyString(option, value)
+}
+
+function backoffOption(option: string, value: unknown): BackoffFn {
+  if (typeof value !== 'function' && (typeof value !== 'object' || value === null)) {
+    throw new DetourConfigError(option, 'must be a function (failedAttempts) => delayMs, or { type: "exponential" | "constant", ... }')
+  }
+  try {
+    return resolveBackoff(value as BackoffOption)
+  } catch (error) {
+    // core names the fields `backoff.*`: say which of the two options it was.
+    if (error instanceof DetourConfigError && option !== 'backoff') {
+      throw new DetourConfigError(error.option.replace(/^backoff/, option), error.message.replace(/^Invalid option "[^"]*": /, ''))
+    }
+    throw error
+  }
+}
+
+/**
+ * The two group ids, in the vocabulary shared with the SDK (`groupId` is the main app's group), or from
+ * the deprecated spelling (`consumerGroup` = the main app's group, `groupId` = the worker's own group).
+ */
+function groups(merged: Record<string, unknown>, deprecations: string[]): { groupId: string; workerGroupId: string } {
+  const legacy = optionalString('consumerGroup', merged.consumerGroup)
+  const explicitWorker = optionalString('workerGroupId', merged.workerGroupId)
+  if (legacy === undefined) {
+    const groupId = nonEmptyString('groupId', merged.groupId)
+    const workerGroupId = explicitWorker ?? `${groupId}-detour-retry`
+    if (workerGroupId === groupId) {
+      throw new DetourConfigError(
+        'workerGroupId',
+        `must differ from groupId "${groupId}": the worker would join the main app's group; leave it unset to use "${groupId}-detour-retry"`,
+      )
+    }
+    return { groupId, workerGroupId }
+  }
+  const oldWorker = optionalString('groupId', merged.groupId)
+  if (oldWorker !== undefined && explicitWorker !== undefined && oldWorker !== explicitWorker) {
+    throw new DetourConfigError(
+      'consumerGroup',
+      `is deprecated and cannot be combined with groupId "${oldWorker}" and workerGroupId "${explicitWorker}": ` +
+        'set groupId to the main app\'s group and workerGroupId to the worker\'s group, without consumerGroup',
+    )
+  }
+  const workerGroupId = explicitWorker ?? oldWorker ?? `${legacy}-detour-retry`
+  deprecations.push(
+    `The option consumerGroup is deprecated: set groupId to the main app's group ("${legacy}")` +
+      (oldWorker !== undefined ? ` and workerGroupId to the worker's own group ("${oldWorker}")` : '') +
+      '. While consumerGroup is set, groupId keeps its old meaning (the worker\'s own group).',
+  )
+  if (workerGroupId === legacy) {
+    throw new DetourConfigError(
+      oldWorker !== undefined ? 'groupId' : 'workerGroupId',
+      `must differ from consumerGroup "${legacy}": the worker would join the main app's group; leave it unset to use "${legacy}-detour-retry"`,
+    )
+  }
+  return { groupId: legacy, workerGroupId }
+}
+
+function consumerSettings(option: string, value: unknown, workerGroupId: string | undefined): Partial<ConsumerConfig> {
+  if (typeof value !== 'object' || value === null) throw new DetourConfigError(option, 'must be an object of kafkajs consumer settings')
+  const config = value as Partial<ConsumerConfig>
+  if (config.groupId !== undefined && config.groupId !== workerGroupId) {
+    throw new DetourConfigError(
+      `${option}.groupId`,
+      option === 'consumerConfig' ? 'set the worker group with the workerGroupId option instead' : "the follower's group is private; leave groupId out",
+    )
+  }
+  return config
+}
+
 /**
  * Merges {@link defaultOptions} and validates. Throws a `DetourConfigError` that names the option and
  * says what to change, so a misconfigured worker fails at construction, not on its first message.
  */
 export function resolveOptions(options: RetryWorkerOptions): ResolvedRetryWorkerOptions {
   const merged = { ...defaultOptions, ...stripUndefined(options) }
+  const deprecations: string[] = []
   const kafka = merged.kafka as Kafka | undefined
-  if (!kafka || typeof kafka.consumer !== 'function' || typeof kafka.producer !== 'function') {
+  if (!kafka || typeof kafka.consumer !== 'function' || typeof kafka.producer !== 'function' || typeof kafka.admin !== 'function') {
     throw new DetourConfigError('kafka', 'must be a kafkajs Kafka instance (new Kafka({ clientId, brokers }))')
   }
-  const consumerGroup = nonEmptyString('consumerGroup', merged.consumerGroup)
-  const groupId = nonEmptyString('groupId', merged.groupId ?? `${consumerGroup}-detour-retry`)
-  if (groupId === consumerGroup) {
-    throw new DetourConfigError(
-      'groupId',
-      `must differ from consumerGroup "${consumerGroup}": the worker would join the main app's group; ` +
-        `leave it unset to use "${consumerGroup}-detour-retry"`,
-    )
-  }
-  const consumerConfig = merged.consumerConfig as Partial<ConsumerConfig>
-  if (consumerConfig.groupId !== undefined && consumerConfig.groupId !== groupId) {
-    throw new DetourConfigError('consumerConfig.groupId', 'set the worker group with the groupId option instead')
-  }
+  const { groupId, workerGroupId } = groups(merged, deprecations)
+  const consumerConfig = consumerSettings('consumerConfig', merged.consumerConfig, workerGroupId)
+  const followerConfig = consumerSettings('followerConfig', merged.followerConfig, undefined)
   const topicList: readonly unknown[] = Array.isArray(merged.topics) ? (merged.topics as readonly unknown[]) : []
   if (topicList.length === 0) {
     throw new DetourConfigError('topics', 'must list at least one source topic of the main app')
   }
+  // Core names the topics and refuses names that collide (two source topics sharing a retry topic, a source
+  // topic listed as a Detour topic): one home for the naming rules of both apps.
+  const sources = topicList.map((raw) => nonEmptyString('topics', raw))
   const topicsByRetryTopic = new Map<string, DetourTopics>()
-  const seen = new Set<string>()
-  for (const raw of topicList) {
-    const topic = nonEmptyString('topics', raw)
-    if (seen.has(topic)) throw new DetourConfigError('topics', `lists "${topic}" twice`)
-    seen.add(topic)
-    const topics = detourTopics(topic, consumerGroup, merged.topicNaming)
-    if (topicsByRetryTopic.has(topics.retry)) {
-      throw new DetourConfigError('topicNaming.retry', `two source topics map to the retry topic "${topics.retry}"; include {topic} in the template`)
-    }
-    topicsByRetryTopic.set(topics.retry, topics)
-  }
-  for (const topics of topicsByRetryTopic.values()) {
-    if (seen.has(topics.retry) || seen.has(topics.redirect)) {
-      throw new DetourConfigError('topics', `"${topics.retry}"/"${topics.redirect}" are Detour topics; list only source topics`)
-    }
-  }
+  for (const topics of detourTopicsFor(sources, groupId, merged.topicNaming).values()) topicsByRetryTopic.set(topics.retry, topics)
   if (typeof merged.handler !== 'function') {
-    throw new DetourConfigError('handler', 'must be the main app handler function: async ({ topic, partition, message }) => {...}')
+    throw new DetourConfigError('handler', 'must be the main app handler function: async ({ topic, partition, message, signal }) => {...}')
   }
   if (merged.classify !== undefined && typeof merged.classify !== 'function') {
     throw new DetourConfigError('classify', 'must be a function (error) => "transient" | "unprocessable" | "deserialization" | undefined')
@@ -226,37 +353,56 @@ export function resolveOptions(options: RetryWorkerOptions): ResolvedRetryWorker
   if (exhaustedPolicy !== 'hold' && exhaustedPolicy !== 'release') {
     throw new DetourConfigError('exhaustedPolicy', `must be "hold" or "release", got ${JSON.stringify(exhaustedPolicy)}`)
   }
-  const commitIntervalMs = integer('commitIntervalMs', merged.commitIntervalMs, 10)
+  if (merged.completedIdCacheSize !== undefined) {
+    deprecations.push(
+      'The option completedIdCacheSize is deprecated and has no effect: resolved ids are read from the redirect topics (durable resolution); remove it.',
+    )
+  }
   const replicationFactor = merged.replicationFactor
   if (replicationFactor !== undefined && replicationFactor !== -1) integer('replicationFactor', replicationFactor, 1)
-  if (merged.handOffBackoff !== undefined && typeof merged.handOffBackoff !== 'function') {
-    throw new DetourConfigError('handOffBackoff', 'must be a function (failedAttempts) => delayMs')
+  const producerConfig = merged.producerConfig as Partial<ProducerConfig>
+  if (producerConfig.idempotent === false || (producerConfig.maxInFlightRequests !== undefined && producerConfig.maxInFlightRequests !== 1)) {
+    throw new DetourConfigError(
+      'producerConfig',
+      'the worker\'s producer is idempotent with maxInFlightRequests 1 (a retried tombstone must never land after a later record); leave idempotent and maxInFlightRequests out',
+    )
+  }
+  if (producerConfig.retry?.retries !== undefined && producerConfig.retry.retries < 1) {
+    throw new DetourConfigError('producerConfig.retry.retries', 'must be at least 1: kafkajs refuses an idempotent producer without retries')
+  }
+  for (const flag of ['createTopics', 'checkTopicSettings', 'purgeResolvedRecords'] as const) {
+    if (typeof merged[flag] !== 'boolean') throw new DetourConfigError(flag, `must be true or false, got ${JSON.stringify(merged[flag])}`)
   }
   return {
     kafka,
-    consumerGroup,
     groupId,
+    workerGroupId,
     topicNaming: merged.topicNaming,
     topicsByRetryTopic,
     handler: merged.handler,
     classify: merged.classify,
-    backoff: resolveBackoff(merged.backoff),
+    backoff: backoffOption('backoff', merged.backoff),
     maxAttempts: integer('maxAttempts', merged.maxAttempts, 1),
     maxRetryDurationMs: integer('maxRetryDurationMs', merged.maxRetryDurationMs, 0),
     exhaustedPolicy,
     maxInFlight: integer('maxInFlight', merged.maxInFlight, 1),
     maxBufferedMessages: integer('maxBufferedMessages', merged.maxBufferedMessages, 1),
-    completedIdCacheSize: integer('completedIdCacheSize', merged.completedIdCacheSize, 1),
-    commitIntervalMs,
+    commitIntervalMs: integer('commitIntervalMs', merged.commitIntervalMs, 10),
     shutdownTimeoutMs: integer('shutdownTimeoutMs', merged.shutdownTimeoutMs, 0),
-    handOffBackoff: merged.handOffBackoff ?? exponentialBackoff({ initialDelayMs: 200, maxDelayMs: 30_000 }),
+    handlerTimeoutMs: integer('handlerTimeoutMs', merged.handlerTimeoutMs, 1),
+    purgeResolvedRecords: merged.purgeResolvedRecords,
+    purgeIntervalMs: integer('purgeIntervalMs', merged.purgeIntervalMs, 0),
+    handOffBackoff: backoffOption('handOffBackoff', merged.handOffBackoff),
     topicAdmin: merged.topicAdmin ?? new KafkaTopicAdmin(kafka),
     createTopics: merged.createTopics,
+    checkTopicSettings: merged.checkTopicSettings,
     replicationFactor,
     consumerConfig: { ...defaultOptions.consumerConfig, ...consumerConfig },
-    producerConfig: merged.producerConfig,
+    followerConfig: { ...defaultOptions.followerConfig, ...followerConfig },
+    producerConfig,
     logger: merged.logger ?? noopLogger,
     registry: merged.registry ?? new Registry(),
+    deprecations,
   }
 }
 

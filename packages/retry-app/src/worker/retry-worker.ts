@@ -1,41 +1,59 @@
-import { EventEmitter, setMaxListeners } from 'node:events'
-import { setTimeout as delay } from 'node:timers/promises'
-import { Partitioners, type Consumer, type EachBatchPayload, type IMemberAssignment, type Producer } from 'kafkajs'
-import { LRUCache } from 'lru-cache'
+import { randomBytes } from 'node:crypto'
+import { setMaxListeners } from 'node:events'
+import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type IMemberAssignment, type Producer } from 'kafkajs'
 import type { Registry } from 'prom-client'
 import {
   DetourError,
   DetourHandOffError,
   ErrorCodes,
+  GroupStore,
+  RedirectFollower,
+  SafeEmitter,
   childLogger,
+  createFollowerMetrics,
   describeError,
   displayGroupKey,
+  isRebalanceError,
+  parseTopicPartitionKey,
   provisionTopics,
+  topicPartitionKey,
+  type DetourTopics,
+  type LifecycleState,
   type LogFields,
   type Logger,
+  type StopResult,
+  type TopicPartition,
 } from '@detour/core'
 import { RetryMetrics } from '../metrics/retry-metrics.js'
 import { isAbortError, sleep } from './abort.js'
+import { BufferGate } from './buffer-gate.js'
 import { ConcurrencyLimiter } from './concurrency-limiter.js'
+import { ConsumerWatch } from './consumer-watch.js'
 import { HandOffWriter, type HandOffFailure } from './hand-off-writer.js'
 import { HeldGroups } from './held-groups.js'
+import { OffsetCommitter, type CommitTarget } from './offset-committer.js'
 import { PartitionScheduler } from './partition-scheduler.js'
+import { Resolution } from './resolution.js'
+import { RetryRetention } from './retention.js'
 import { createRetryEntry, type RetryEntry } from './retry-entry.js'
 import { RetryProcessor, type ProcessOutcome } from './retry-processor.js'
 import { resolveOptions, type ResolvedRetryWorkerOptions, type RetryWorkerOptions } from './retry-worker-options.js'
-import type {
-  HeldGroup,
-  ReleaseResult,
-  ResolutionKind,
-  RetryWorkerEvents,
-  RetryWorkerStats,
-  StopOptions,
-  StopResult,
-  WorkerState,
-} from './types.js'
+import { Takeover } from './takeover.js'
+import type { DeadLetteredEvent, HeldGroup, PartitionStats, ReleaseResult, ResolutionKind, RetryWorkerEvents, RetryWorkerStats, StopOptions } from './types.js'
+import { kafkaWorkerAdmin, type WorkerAdmin } from './worker-admin.js'
+import { WorkTracker } from './work-tracker.js'
 
-function partitionKey(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`
+/** A retry partition assigned to this worker. */
+interface AssignedPartition {
+  readonly scheduler: PartitionScheduler
+  readonly topics: DetourTopics
+  /** Resolves when the previous owner let go (or its time ran out); rejects (abort) when revoked first. */
+  readonly takenOver: Promise<void>
+  /** `waiting` until {@link takenOver}; `active` once attempts may run there. */
+  phase: 'waiting' | 'active'
+  /** Set once this instance committed its ownership (`state=active`) for the partition. */
+  claim: Promise<void> | undefined
+  claimed: boolean
 }
 
 /**
@@ -43,76 +61,142 @@ function partitionKey(topic: string, partition: number): string {
  * handler again with backoff, keeps per-group order within each retry partition, and releases each
  * resolved id with a tombstone on the redirect topic.
  *
+ * It orchestrates single-purpose parts, each behind a narrow interface: the {@link ConsumerWatch}
+ * (rebalancing, restarts), the {@link Takeover} of newly assigned partitions, durable {@link Resolution}
+ * (a redirect follower and its store), the {@link PartitionScheduler}s (per-group order, commit offsets),
+ * the {@link RetryProcessor} (attempts), the {@link OffsetCommitter}, the {@link BufferGate} (memory bound)
+ * and the {@link RetryRetention} (purging resolved records). Its own state is one {@link LifecycleState}.
+ *
  * `eachBatch` only hands records to the partition schedulers and returns; the work (handlers, backoff
  * timers, writes) runs in the background, so a long backoff never blocks heartbeats or other groups.
  * Offsets are committed on a timer, each partition up to its lowest unresolved record.
  */
-export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
+export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
   readonly options: ResolvedRetryWorkerOptions
   /** The Prometheus registry holding the worker's metrics. */
   readonly registry: Registry
+  /** Random per worker instance: named in the offset metadata of its commits (`detour:owner=<instanceId>;…`). */
+  readonly instanceId: string
   private readonly logger: Logger
   private readonly metrics: RetryMetrics
   private readonly consumer: Consumer
   private readonly producer: Producer
+  private readonly admin: Admin
+  private readonly workerAdmin: WorkerAdmin
+  private readonly watch: ConsumerWatch
+  private readonly resolution: Resolution
+  private readonly takeover: Takeover
+  private readonly committer: OffsetCommitter
+  private readonly retention: RetryRetention
+  private readonly buffer: BufferGate
   private readonly limiter: ConcurrencyLimiter
-  private readonly completed: LRUCache<string, true>
   private readonly held: HeldGroups
   private readonly processor: RetryProcessor
-  private readonly partitions = new Map<string, PartitionScheduler>()
-  /** Partitions this worker paused because the buffer was full. */
-  private readonly pausedForBuffer = new Map<string, { topic: string; partition: number }>()
-  private readonly work = new Set<Promise<void>>()
-  /** Aborted at the start of `stop()`: no new attempts. */
+  /** Assigned partitions. */
+  private readonly partitions = new Map<string, AssignedPartition>()
+  /** Revoked partitions until their handlers settled and they are handed over. */
+  private readonly revoking = new Map<string, AssignedPartition>()
+  /** Partition hand-overs, purges and assignment checks running in the background. */
+  private readonly background = new WorkTracker()
+  /** Worker-wide signals (each partition follows them): no new attempts / abort handlers / abandon writes. */
   private readonly soft = new AbortController()
-  /** Aborted when the shutdown timeout expires: abandon everything. */
+  private readonly attempts = new AbortController()
   private readonly hard = new AbortController()
-  private readonly commitStop = new AbortController()
-  private assignment: Set<string> | undefined
-  private currentState: WorkerState = 'idle'
-  private joined = false
-  /** Set when the worker disconnects its clients (stop, failed start): kafkajs must not restart the consumer. */
-  private closing = false
-  /** kafkajs is restarting the crashed consumer: set by CRASH (restart), cleared by GROUP_JOIN or a final CRASH. */
-  private restarting = false
-  private readonly restartSettled = new Set<() => void>()
-  private bufferedTotal = 0
-  /** The "buffer full of held groups" warning was logged (reset once it no longer applies). */
-  private warnedHeldFull = false
+  private currentState: LifecycleState = 'idle'
+  /** The `ready` event was emitted since the consumer last joined. */
+  private readyAnnounced = false
   private commitLoop: Promise<void> | undefined
   private startPromise: Promise<void> | undefined
   private stopPromise: Promise<StopResult> | undefined
 
   constructor(options: RetryWorkerOptions) {
-    super()
-    this.options = resolveOptions(options)
-    const o = this.options
+    const resolved = resolveOptions(options)
+    const logger = childLogger(resolved.logger, 'detour.retry-worker', { groupId: resolved.groupId, workerGroupId: resolved.workerGroupId })
+    super((error, event) => logger.error(`A listener of the "${event}" event threw`, { error }))
+    this.options = resolved
+    const o = resolved
+    this.logger = logger
+    this.instanceId = randomBytes(8).toString('hex')
     this.registry = o.registry
-    this.logger = childLogger(o.logger, 'detour.retry-worker', { groupId: o.groupId })
     this.metrics = new RetryMetrics(o.registry)
-    const retry = o.consumerConfig.retry
-    const userRestart = retry?.restartOnFailure
-    // kafkajs restarts a crashed consumer on a timer, even one whose disconnect() already ran: once the worker
-    // shuts down, a restart would bring back a group member (holding partitions, keeping the process alive)
-    // that nobody stops.
-    const restartOnFailure = async (error: Error): Promise<boolean> => !this.closing && (userRestart ? await userRestart(error) : true)
+    for (const deprecation of o.deprecations) this.logger.warn(deprecation)
     this.consumer = o.kafka.consumer({
       allowAutoTopicCreation: false,
       ...o.consumerConfig,
-      groupId: o.groupId,
+      groupId: o.workerGroupId,
       // `{ retries: 5 }` is what kafkajs uses when a consumer has no retry settings of its own.
-      retry: retry ? { ...retry, restartOnFailure } : { retries: 5, restartOnFailure },
+      retry: { ...(o.consumerConfig.retry ?? { retries: 5 }), restartOnFailure: (error) => this.watch.restartOnFailure(o.consumerConfig.retry?.restartOnFailure)(error) },
     })
     this.producer = o.kafka.producer({
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
       ...o.producerConfig,
+      // A tombstone kafkajs retries late must not land after a later record (of this worker or of anyone).
+      idempotent: true,
+      maxInFlightRequests: 1,
     })
-    // Each partition scheduler listens to these: one listener per assigned partition.
-    setMaxListeners(0, this.soft.signal, this.hard.signal)
-    this.limiter = new ConcurrencyLimiter(o.maxInFlight)
-    this.completed = new LRUCache<string, true>({ max: o.completedIdCacheSize })
+    this.admin = o.kafka.admin()
+    this.workerAdmin = kafkaWorkerAdmin(this.admin, o.workerGroupId)
+    setMaxListeners(0, this.soft.signal, this.attempts.signal, this.hard.signal)
+    this.watch = new ConsumerWatch(
+      this.consumer,
+      { onJoin: (assignment) => this.onGroupJoin(assignment), onCrash: (error, restart) => this.onCrash(error, restart) },
+      this.logger,
+    )
+    const store = new GroupStore()
+    const follower = new RedirectFollower({
+      kafka: o.kafka,
+      consumerGroup: o.groupId,
+      topics: o.topicsByRetryTopic.values(),
+      store,
+      groupIdPrefix: `${o.workerGroupId}-follower`,
+      consumerConfig: o.followerConfig,
+      metrics: createFollowerMetrics(o.registry),
+      logger: childLogger(this.logger, 'follower'),
+      onError: (error) => this.reportError('The redirect follower failed; it is restarted', error),
+      onProgress: (source, partition, position) => this.resolution.progressed(source, partition, position),
+    })
+    this.resolution = new Resolution({ follower, store, logger: this.logger })
+    this.takeover = new Takeover({ admin: this.workerAdmin, instanceId: this.instanceId, handlerTimeoutMs: o.handlerTimeoutMs, logger: this.logger })
+    this.committer = new OffsetCommitter(
+      {
+        commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
+        onCommitted: (listener) => this.consumer.on(this.consumer.events.COMMIT_OFFSETS, listener),
+      },
+      this.instanceId,
+      this.logger,
+    )
+    this.retention = new RetryRetention({
+      admin: this.workerAdmin,
+      purge: o.purgeResolvedRecords,
+      intervalMs: o.purgeIntervalMs,
+      logger: this.logger,
+      metrics: {
+        purged: (topic) => this.metrics.purges.inc({ topic }),
+        purgeFailed: (topic) => this.metrics.purgeFailures.inc({ topic }),
+        deletedUnread: (topic, records) => this.metrics.deletedUnread.inc({ topic }, Number(records)),
+      },
+      onDeletedUnread: (error) => this.emit('error', error),
+    })
     this.held = new HeldGroups((delta) => this.metrics.heldGroups.inc(delta))
+    this.buffer = new BufferGate({
+      max: o.maxBufferedMessages,
+      control: {
+        pause: (partitions) => this.consumer.pause(partitions.map(({ topic, partition }) => ({ topic, partitions: [partition] }))),
+        resume: (partitions) => this.consumer.resume(partitions.map(({ topic, partition }) => ({ topic, partitions: [partition] }))),
+      },
+      blocked: () => {
+        let blocked = 0
+        for (const { scheduler } of this.partitions.values()) blocked += scheduler.blocked
+        for (const { scheduler } of this.revoking.values()) blocked += scheduler.blocked
+        return blocked
+      },
+      heldGroups: () => this.held.size,
+      onBufferedChange: (delta) => this.metrics.buffered.inc(delta),
+      logger: this.logger,
+      onError: (message, error) => this.reportError(message, error),
+    })
+    this.limiter = new ConcurrencyLimiter(o.maxInFlight)
     const writer = new HandOffWriter(this.producer, o.handOffBackoff, this.logger, (failure) => this.onHandOffFailure(failure))
     this.processor = new RetryProcessor(
       {
@@ -122,25 +206,28 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
         maxAttempts: o.maxAttempts,
         maxRetryDurationMs: o.maxRetryDurationMs,
         exhaustedPolicy: o.exhaustedPolicy,
-        consumerGroup: o.consumerGroup,
+        handlerTimeoutMs: o.handlerTimeoutMs,
+        groupId: o.groupId,
       },
-      this.limiter,
-      writer,
-      this.completed,
-      this.metrics,
-      this.logger,
+      {
+        limiter: this.limiter,
+        writer,
+        // No attempt starts while the consumer group rebalances (ownership is in flux).
+        gate: { whenOpen: (_entry, signal) => this.watch.whenStable(signal), isOpen: () => this.watch.stable },
+        resolution: this.resolution,
+        metrics: this.metrics,
+        logger: this.logger,
+      },
     )
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onGroupJoin(event.payload.memberAssignment))
-    this.consumer.on(this.consumer.events.CRASH, (event) => this.onCrash(event.payload.error, event.payload.restart))
   }
 
-  get state(): WorkerState {
+  get state(): LifecycleState {
     return this.currentState
   }
 
   /** True once the consumer joined its group and consumes; false before, after a crash, and while stopping. */
   get ready(): boolean {
-    return this.currentState === 'running' && this.joined && this.stopPromise === undefined
+    return this.currentState === 'running' && this.watch.joined && this.stopPromise === undefined
   }
 
   /** The retry topics this worker consumes. */
@@ -149,21 +236,22 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
   }
 
   /**
-   * Checks (and unless `createTopics` is false, creates) the Detour topics, connects, and starts
-   * consuming. Resolves once the consumer runs; `ready` turns true when it has joined its group.
+   * Checks (and unless `createTopics` is false, creates) the Detour topics, connects, starts following the
+   * redirect topics and consuming. Resolves once the consumer runs; `ready` turns true when it has joined
+   * its group. Idempotent while starting or running (the same promise); rejects once stopping or stopped.
    */
   start(): Promise<void> {
-    if (this.currentState !== 'idle') {
-      return Promise.reject(new DetourError(`The retry worker is ${this.currentState}; start() can be called once`, ErrorCodes.NOT_RUNNING))
+    if (this.currentState === 'stopping' || this.currentState === 'stopped') {
+      return Promise.reject(new DetourError(`The retry worker is ${this.currentState}; create a new one to start again`, ErrorCodes.NOT_RUNNING))
     }
-    this.currentState = 'starting'
-    this.startPromise = this.doStart()
+    this.startPromise ??= this.doStart()
     return this.startPromise
   }
 
   /**
-   * Stops fetching, lets in-flight handlers finish (up to `timeoutMs`, abandoning the rest), commits what
-   * is resolved and disconnects. Idempotent: later calls return the first call's result.
+   * Stops fetching, lets in-flight handlers finish (up to `timeoutMs`, then aborts their signals and
+   * abandons the rest), commits what is resolved — `state=released` for partitions whose handlers all
+   * settled — and disconnects. Idempotent: later calls return the first call's result.
    */
   stop(options: StopOptions = {}): Promise<StopResult> {
     this.stopPromise ??= this.doStop(options.timeoutMs ?? this.options.shutdownTimeoutMs)
@@ -193,32 +281,42 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
     }
     this.held.remove(id)
     this.logger.info('Held group released by an operator; tombstone written', { id, groupKey: group.groupKey, topic: group.topic, partition: group.partition })
-    if (this.listenerCount('released') > 0) this.emit('released', group)
     this.markResolved(entry, scheduler, 'released')
+    this.emit('released', group)
     return { released: true, group }
   }
 
   stats(): RetryWorkerStats {
+    const partitions: PartitionStats[] = []
+    for (const run of [...this.partitions.values(), ...this.revoking.values()]) {
+      const { scheduler } = run
+      partitions.push({
+        topic: scheduler.topic,
+        partition: scheduler.partition,
+        buffered: scheduler.buffered,
+        phase: scheduler.phase !== 'active' ? 'revoking' : run.phase,
+        committedOffset: this.committer.committedOffset(scheduler.topic, scheduler.partition),
+        commitOffset: scheduler.commitOffset(),
+      })
+    }
     return {
       state: this.currentState,
       ready: this.ready,
-      assignedPartitions: this.assignment?.size ?? 0,
-      buffered: this.bufferedTotal,
+      instanceId: this.instanceId,
+      assignedPartitions: this.partitions.size,
+      buffered: this.buffer.buffered,
       inFlight: this.limiter.inUse,
       heldGroups: this.held.size,
-      pausedPartitions: this.pausedForBuffer.size,
-      partitions: [...this.partitions.values()].map((s) => ({
-        topic: s.topic,
-        partition: s.partition,
-        buffered: s.buffered,
-        committedOffset: s.committedOffset,
-        commitOffset: s.commitOffset(),
-      })),
+      pausedPartitions: this.buffer.pausedPartitions,
+      rebalancing: this.watch.rebalancing,
+      lastHeartbeat: this.watch.lastHeartbeat?.toISOString(),
+      partitions,
     }
   }
 
   private async doStart(): Promise<void> {
     const o = this.options
+    this.currentState = 'starting'
     try {
       for (const topics of o.topicsByRetryTopic.values()) {
         const result = await provisionTopics({
@@ -226,36 +324,45 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
           topics,
           create: o.createTopics,
           replicationFactor: o.replicationFactor,
+          checkTopicSettings: o.checkTopicSettings,
           logger: this.logger,
         })
         this.logger.info('Detour topics checked', { ...topics, partitions: result.partitions, created: result.created })
       }
-      await this.producer.connect()
+      await Promise.all([this.producer.connect(), this.admin.connect(), this.resolution.start()])
       await this.consumer.connect()
       await this.consumer.subscribe({ topics: this.retryTopics, fromBeginning: true })
       await this.consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        eachBatch: (payload) => this.onBatch(payload),
-      })
-      this.commitLoop = this.runCommitLoop()
-      if (this.currentState === 'starting') this.currentState = 'running'
-      // kafkajs' run() resolves after the first join: announce readiness now if it happened already.
-      if (this.ready && this.listenerCount('ready') > 0) this.emit('ready')
-      this.logger.info('Retry worker started', {
-        retryTopics: this.retryTopics,
-        consumerGroup: o.consumerGroup,
-        exhaustedPolicy: o.exhaustedPolicy,
-        maxAttempts: o.maxAttempts,
-        maxInFlight: o.maxInFlight,
+        eachBatch: async (payload) => this.onBatch(payload),
       })
     } catch (error) {
       this.logger.error('Retry worker failed to start', { error })
-      this.closing = true
+      this.currentState = 'failed'
+      this.watch.closing = true
       await this.disconnectQuietly()
-      this.currentState = 'stopped'
       throw error
     }
+    this.commitLoop = this.runCommitLoop()
+    // A crash that kafkajs gave up on may already have failed the worker.
+    if (this.currentState === 'starting') this.currentState = 'running'
+    this.logger.info('Retry worker started', {
+      retryTopics: this.retryTopics,
+      instanceId: this.instanceId,
+      exhaustedPolicy: o.exhaustedPolicy,
+      maxAttempts: o.maxAttempts,
+      maxInFlight: o.maxInFlight,
+      handlerTimeoutMs: o.handlerTimeoutMs,
+    })
+    // kafkajs' run() resolves after the first join: announce readiness now if it happened already.
+    this.announceReady()
+  }
+
+  private announceReady(): void {
+    if (!this.ready || this.readyAnnounced) return
+    this.readyAnnounced = true
+    this.emit('ready')
   }
 
   private async doStop(timeoutMs: number): Promise<StopResult> {
@@ -264,10 +371,15 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
       return this.finishStop({ clean: true, abandoned: 0 })
     }
     if (this.startPromise) await this.startPromise.catch(() => undefined)
-    if (this.currentState === 'stopped') return this.finishStop({ clean: true, abandoned: 0 })
+    if (this.currentState === 'failed' && this.commitLoop === undefined) {
+      // The start failed: everything is disconnected already.
+      this.currentState = 'stopped'
+      return this.finishStop({ clean: true, abandoned: 0 })
+    }
     this.currentState = 'stopping'
-    this.closing = true
-    this.logger.info('Retry worker stopping', { inFlight: this.limiter.inUse, buffered: this.bufferedTotal, timeoutMs })
+    this.watch.closing = true
+    this.buffer.close()
+    this.logger.info('Retry worker stopping', { inFlight: this.limiter.inUse, buffered: this.buffer.buffered, timeoutMs })
     let clean = true
     this.soft.abort()
     try {
@@ -275,84 +387,82 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
     } catch (error) {
       this.logger.warn('Could not pause the retry consumer', { error })
     }
-    const abandoned = await this.drain(timeoutMs)
-    if (abandoned > 0) this.logger.warn('Shutdown timeout: abandoning in-flight work (not committed; retried after a restart)', { abandoned, timeoutMs })
+    const deadline = Date.now() + timeoutMs
+    let abandoned = await this.idle(timeoutMs)
+    if (abandoned > 0) {
+      // Handlers that listen to their signal stop now; a short grace lets them return, so their partition can be released.
+      this.attempts.abort()
+      abandoned = await this.idle(Math.min(1000, this.options.handlerTimeoutMs))
+      if (abandoned > 0) this.logger.warn('Shutdown timeout: abandoning in-flight work (not committed; retried after a restart)', { abandoned, timeoutMs })
+    }
     this.hard.abort()
-    this.commitStop.abort()
     await this.commitLoop
-    if (this.restarting && !(await this.awaitRestart(timeoutMs))) clean = false
-    if (!(await this.commit(true))) clean = false
+    // Hand-overs of revoked partitions and purges in progress: bounded by what is left of the timeout.
+    await this.background.idle(Math.max(0, deadline - Date.now()))
+    if (!(await this.watch.awaitRestart(timeoutMs))) clean = false
+    if (!(await this.finalCommit())) clean = false
     if (!(await this.disconnectQuietly())) clean = false
-    for (const key of [...this.partitions.keys()]) this.dropPartition(key)
+    for (const key of [...this.partitions.keys()]) this.dropPartition(this.partitions, key)
+    for (const key of [...this.revoking.keys()]) this.dropPartition(this.revoking, key)
+    this.watch.detach()
     this.currentState = 'stopped'
-    this.joined = false
     return this.finishStop({ clean: clean && abandoned === 0, abandoned })
   }
 
-  /**
-   * Waits (up to `timeoutMs`) until the consumer kafkajs is restarting has joined its group or given up.
-   * Disconnecting in the middle of that join does not stop it: kafkajs would finish the join afterwards and
-   * keep a member in the group that nobody can stop (it holds partitions and the process). Once joined,
-   * the consumer can also commit what was resolved meanwhile.
-   */
-  private async awaitRestart(timeoutMs: number): Promise<boolean> {
-    this.logger.info('kafkajs is restarting the crashed consumer; waiting for it before committing and disconnecting', { timeoutMs })
-    const settled = await new Promise<boolean>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer)
-        resolve(true)
-      }
-      const timer = setTimeout(() => {
-        this.restartSettled.delete(done)
-        resolve(false)
-      }, timeoutMs)
-      this.restartSettled.add(done)
-    })
-    if (!settled) {
-      this.logger.warn('The restarting consumer did not join within the shutdown timeout; disconnecting anyway (exit the process so it cannot rejoin)', { timeoutMs })
-      return false
-    }
-    // kafkajs marks its runner running right after GROUP_JOIN: let it, so that the commit and the disconnect reach it.
-    await new Promise<void>((resolve) => setImmediate(resolve))
-    return true
+  /** Waits for the work of every partition; returns how much was still running at the timeout. */
+  private async idle(timeoutMs: number): Promise<number> {
+    const runs = [...this.partitions.values(), ...this.revoking.values()]
+    const left = await Promise.all(runs.map(({ scheduler }) => scheduler.work.idle(timeoutMs)))
+    return left.reduce((sum, n) => sum + n, 0)
   }
 
-  private settleRestart(): void {
-    this.restarting = false
-    const waiters = [...this.restartSettled]
-    this.restartSettled.clear()
-    for (const done of waiters) done()
+  /**
+   * The last commit: each claimed partition up to its lowest unresolved record, `state=released` when its
+   * work has settled (the next owner may start at once), `active` otherwise (it waits `handlerTimeoutMs` +
+   * 2 s for the abandoned handlers).
+   */
+  private async finalCommit(): Promise<boolean> {
+    const targets: CommitTarget[] = []
+    for (const run of this.partitions.values()) {
+      const { scheduler } = run
+      const offset = scheduler.commitOffset()
+      if (!run.claimed || offset === undefined) continue
+      targets.push({ topic: scheduler.topic, partition: scheduler.partition, offset, state: scheduler.work.size === 0 ? 'released' : 'active' })
+    }
+    if (targets.length === 0) return true
+    const result = await this.committer.commit(targets)
+    if (result.kind === 'committed') {
+      for (const { state } of targets) this.metrics.partitionReleases.inc({ outcome: state === 'released' ? 'released' : 'unsettled' })
+      this.logger.debug('Committed retry offsets at stop', { offsets: targets })
+      this.emit('committed', { offsets: targets })
+      return true
+    }
+    if (result.kind === 'failed') {
+      this.metrics.commitFailures.inc()
+      this.reportError('Committing retry offsets at stop failed', result.error, { offsets: targets })
+    } else {
+      this.logger.warn('Retry offsets not committed at stop: the consumer is not running (kafkajs is restarting it)', { offsets: targets })
+    }
+    return false
   }
 
   private finishStop(result: StopResult): StopResult {
     this.logger.info('Retry worker stopped', { ...result })
-    if (this.listenerCount('stopped') > 0) this.emit('stopped', result)
+    this.emit('stopped', result)
     return result
-  }
-
-  /** Waits for background work to end; returns how much was still running at the timeout. */
-  private async drain(timeoutMs: number): Promise<number> {
-    const timeout = new AbortController()
-    const expired = delay(timeoutMs, 'timeout' as const, { signal: timeout.signal }).catch(() => 'cancelled' as const)
-    try {
-      while (this.work.size > 0) {
-        const outcome = await Promise.race([Promise.allSettled([...this.work]), expired])
-        if (outcome === 'timeout') return this.work.size
-      }
-      return 0
-    } finally {
-      timeout.abort()
-    }
   }
 
   private async disconnectQuietly(): Promise<boolean> {
     let ok = true
-    for (const [name, client] of [
-      ['consumer', this.consumer],
-      ['producer', this.producer],
-    ] as const) {
+    const steps: Array<[string, () => Promise<void>]> = [
+      ['consumer', () => this.consumer.disconnect()],
+      ['redirect follower', () => this.resolution.stop()],
+      ['producer', () => this.producer.disconnect()],
+      ['admin client', () => this.admin.disconnect()],
+    ]
+    for (const [name, step] of steps) {
       try {
-        await client.disconnect()
+        await step()
       } catch (error) {
         ok = false
         this.logger.warn(`Disconnecting the ${name} failed`, { error })
@@ -361,48 +471,82 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
     return ok
   }
 
-  private async onBatch(payload: EachBatchPayload): Promise<void> {
+  private onBatch(payload: EachBatchPayload): void {
     const { batch } = payload
     if (this.soft.signal.aborted || !payload.isRunning() || payload.isStale()) return
-    const key = partitionKey(batch.topic, batch.partition)
-    const topics = this.options.topicsByRetryTopic.get(batch.topic)
-    if (!topics || (this.assignment && !this.assignment.has(key))) return
-    let scheduler = this.partitions.get(key)
-    if (!scheduler) {
-      scheduler = new PartitionScheduler(batch.topic, batch.partition, { start: (entry, s) => this.startEntry(entry, s) }, this.signals)
-      this.partitions.set(key, scheduler)
-    }
+    const run = this.partitions.get(topicPartitionKey(batch.topic, batch.partition))
+    if (!run || run.scheduler.phase !== 'active') return
+    const { scheduler, topics } = run
+    let barrier: Promise<void> | undefined
+    let added = 0
     for (const message of batch.messages) {
-      const entry = createRetryEntry(batch.topic, batch.partition, message, topics, this.options.consumerGroup)
-      if (scheduler.add(entry)) {
-        this.bufferedTotal++
-        this.metrics.buffered.inc()
-      }
+      if (!scheduler.accepts(message.offset)) continue
+      const entry = createRetryEntry(batch.topic, batch.partition, message, topics, this.options.groupId)
+      // Taken after this fetch: every redirect record and tombstone written before these records were read is applied first.
+      entry.barrier = barrier ??= this.batchBarrier(run)
+      if (scheduler.add(entry)) added++
     }
     const last = batch.messages[batch.messages.length - 1]
     if (last) payload.resolveOffset(last.offset)
-    if (this.bufferedTotal >= this.options.maxBufferedMessages) {
-      // Paused again even when it is marked paused: a partition that delivers is not paused in kafkajs
-      // (a consumer restarted after a crash starts with no paused partitions).
-      payload.pause()
-      if (this.pausedForBuffer.has(key)) return
-      this.pausedForBuffer.set(key, { topic: batch.topic, partition: batch.partition })
-      this.logger.info('Buffer full; pausing the retry partition', {
-        topic: batch.topic,
-        partition: batch.partition,
-        buffered: this.bufferedTotal,
-        maxBufferedMessages: this.options.maxBufferedMessages,
-      })
+    this.buffer.added(added)
+    this.buffer.afterBatch({ topic: batch.topic, partition: batch.partition }, () => payload.pause())
+  }
+
+  /**
+   * What the records of a batch wait for before their first attempt: the takeover of the partition, this
+   * instance's claim of it, then the redirect follower's barrier.
+   */
+  private batchBarrier(run: AssignedPartition): Promise<void> {
+    const { scheduler, topics } = run
+    const barrier = run.takenOver
+      .then(() => this.claim(run))
+      .then(() => this.resolution.barrier(topics.source, scheduler.partition, scheduler.signals.soft))
+    // Entries await it (an abort ends them as stopped); nobody else must see a rejection.
+    barrier.catch(() => undefined)
+    return barrier
+  }
+
+  /**
+   * Commits `state=active` for a partition taken over, before its first attempt: until then the committed
+   * metadata may name nobody (never committed) or a previous owner that released it, and a third instance
+   * getting the partition in a quick second rebalance would start at once while this one's handlers run.
+   */
+  private claim(run: AssignedPartition): Promise<void> {
+    if (run.claimed) return Promise.resolve()
+    // Concurrent batches share one claim in progress.
+    run.claim ??= this.claimNow(run).finally(() => {
+      run.claim = undefined
+    })
+    return run.claim
+  }
+
+  private async claimNow(run: AssignedPartition): Promise<void> {
+    const { scheduler } = run
+    for (let attempt = 1; ; attempt++) {
+      const offset = scheduler.commitOffset()
+      if (offset === undefined) return
+      if (this.watch.stable) {
+        const result = await this.committer.commit([{ topic: scheduler.topic, partition: scheduler.partition, offset, state: 'active' }])
+        if (result.kind === 'committed') {
+          run.claimed = true
+          return
+        }
+        if (attempt === 1 || attempt % 20 === 0) {
+          this.logger.warn('Could not commit the ownership of a newly assigned partition yet; its records wait', {
+            topic: scheduler.topic,
+            partition: scheduler.partition,
+            attempt,
+            error: result.kind === 'failed' ? result.error : 'the consumer is not running',
+          })
+        }
+      }
+      await sleep(this.options.commitIntervalMs, scheduler.signals.soft)
     }
   }
 
-  private get signals(): { soft: AbortSignal; hard: AbortSignal } {
-    return { soft: this.soft.signal, hard: this.hard.signal }
-  }
-
   private startEntry(entry: RetryEntry, scheduler: PartitionScheduler): void {
-    const work: Promise<void> = this.processor
-      .process(entry, scheduler.signals)
+    const work = this.processor
+      .process(entry, scheduler)
       .then((outcome) => this.onOutcome(entry, scheduler, outcome))
       .catch((error: unknown) => {
         this.reportError('Processing a retry record failed unexpectedly; its group is stuck until a restart', error, {
@@ -411,19 +555,18 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
           offset: entry.offset,
         })
       })
-      .finally(() => this.work.delete(work))
-    this.work.add(work)
+    scheduler.work.track(work)
   }
 
+  /** Applies an outcome to the scheduler, the held groups and the buffer; only then tells the listeners. */
   private onOutcome(entry: RetryEntry, scheduler: PartitionScheduler, outcome: ProcessOutcome): void {
     if (outcome.kind === 'stopped') return
-    if (outcome.deadLetter && this.listenerCount('dead-lettered') > 0) this.emit('dead-lettered', outcome.deadLetter)
     if (outcome.kind === 'resolved') {
-      this.markResolved(entry, scheduler, outcome.resolution)
+      this.markResolved(entry, scheduler, outcome.resolution, outcome.deadLetter)
       return
     }
-    if (!scheduler.hold(entry) || !entry.envelope) return
     const envelope = entry.envelope
+    if (!envelope || !scheduler.hold(entry)) return
     const group: HeldGroup = {
       id: envelope.id,
       topic: envelope.source.topic,
@@ -437,66 +580,19 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
       lastError: describeError(entry.lastError).message.slice(0, 1024),
     }
     this.held.add(group, entry, scheduler)
-    if (this.listenerCount('held') > 0) this.emit('held', group)
     // The held group no longer drains: the buffer may already be as low as it gets.
-    this.resumeIfDrained()
+    this.buffer.resumeIfDrained()
+    this.emit('dead-lettered', outcome.deadLetter)
+    this.emit('held', group)
   }
 
-  private markResolved(entry: RetryEntry, scheduler: PartitionScheduler, kind: ResolutionKind): void {
+  private markResolved(entry: RetryEntry, scheduler: PartitionScheduler, kind: ResolutionKind, deadLetter?: DeadLetteredEvent): void {
     if (!scheduler.resolve(entry)) return
-    this.bufferedTotal--
-    this.metrics.buffered.dec()
-    if (this.listenerCount('resolved') > 0) {
-      this.emit('resolved', {
-        kind,
-        id: entry.envelope?.id,
-        retryTopic: entry.retryTopic,
-        retryPartition: entry.retryPartition,
-        retryOffset: entry.offset,
-        attempts: entry.attempts,
-      })
-    }
-    this.resumeIfDrained()
-  }
-
-  /**
-   * Resumes the partitions paused for the buffer once the records that can still make progress have
-   * drained to half of the room left. Records of held groups (the held record and those queued behind
-   * it) wait for an operator, not for the buffer: counting them as draining would keep partitions
-   * paused forever, other groups and partitions included. Only when held work alone fills the buffer
-   * does everything wait for a release (the memory bound).
-   */
-  private resumeIfDrained(): void {
-    if (this.pausedForBuffer.size === 0 || this.soft.signal.aborted) return
-    const max = this.options.maxBufferedMessages
-    let blocked = 0
-    for (const scheduler of this.partitions.values()) blocked += scheduler.blocked
-    if (blocked >= max) {
-      if (!this.warnedHeldFull) {
-        this.warnedHeldFull = true
-        this.logger.warn('The buffer is full of held groups; retry partitions stay paused until a held group is released', {
-          buffered: this.bufferedTotal,
-          blocked,
-          heldGroups: this.held.size,
-          maxBufferedMessages: max,
-        })
-      }
-      return
-    }
-    this.warnedHeldFull = false
-    if (this.bufferedTotal - blocked > Math.floor((max - blocked) / 2)) return
-    const partitions = [...this.pausedForBuffer.values()]
-    this.pausedForBuffer.clear()
-    this.resume(partitions)
-    this.logger.info('Buffer drained; resuming retry partitions', { partitions: partitions.length, buffered: this.bufferedTotal })
-  }
-
-  private resume(partitions: Array<{ topic: string; partition: number }>): void {
-    try {
-      this.consumer.resume(partitions.map(({ topic, partition }) => ({ topic, partitions: [partition] })))
-    } catch (error) {
-      this.reportError('Could not resume retry partitions', error)
-    }
+    this.buffer.removed(1)
+    if (deadLetter) this.emit('dead-lettered', deadLetter)
+    this.emitLazy('resolved', () => [
+      { kind, id: entry.envelope?.id, retryTopic: entry.retryTopic, retryPartition: entry.retryPartition, retryOffset: entry.offset, attempts: entry.attempts },
+    ])
   }
 
   private onGroupJoin(memberAssignment: IMemberAssignment): void {
@@ -505,86 +601,187 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
       return
     }
     const next = new Set<string>()
-    const assigned: Array<{ topic: string; partition: number }> = []
+    const assigned: TopicPartition[] = []
     for (const [topic, partitions] of Object.entries(memberAssignment)) {
+      const topics = this.options.topicsByRetryTopic.get(topic)
+      if (!topics) continue
       for (const partition of partitions) {
-        const key = partitionKey(topic, partition)
+        const key = topicPartitionKey(topic, partition)
         next.add(key)
-        if (!this.assignment?.has(key)) assigned.push({ topic, partition })
+        if (!this.partitions.has(key)) assigned.push({ topic, partition })
       }
     }
-    const revoked: Array<{ topic: string; partition: number }> = []
-    for (const key of this.assignment ?? []) {
+    const revoked: TopicPartition[] = []
+    for (const [key, run] of [...this.partitions]) {
       if (next.has(key)) continue
-      const scheduler = this.partitions.get(key)
-      const [topic = '', partition = '0'] = key.split('\u0000')
-      revoked.push({ topic, partition: Number(partition) })
-      if (scheduler) this.dropPartition(key)
+      revoked.push(parseTopicPartitionKey(key))
+      this.revokePartition(key, run)
     }
-    this.assignment = next
-    this.reapplyPauses()
-    // Dropped partitions freed buffer room: partitions paused for the buffer may go on.
-    if (revoked.length > 0) this.resumeIfDrained()
+    if (assigned.length > 0) {
+      try {
+        this.consumer.pause(assigned.map(({ topic, partition }) => ({ topic, partitions: [partition] })))
+      } catch (error) {
+        this.reportError('Could not pause newly assigned retry partitions for their inspection', error)
+      }
+    }
+    for (const { topic, partition } of assigned) this.assignPartition(topic, partition)
     // kafkajs skips commits while its runner restarts: commit the kept partitions again in the new generation.
-    for (const scheduler of this.partitions.values()) scheduler.committedOffset = undefined
-    const wasReady = this.ready
-    this.joined = true
+    this.committer.forgetAll()
+    this.buffer.reapply()
+    if (this.soft.signal.aborted) this.pauseAll()
     this.logger.info('Retry consumer joined its group', { assigned, revoked, partitions: next.size })
-    if (this.listenerCount('rebalanced') > 0) this.emit('rebalanced', { assigned, revoked })
-    if (!wasReady && this.ready && this.listenerCount('ready') > 0) this.emit('ready')
-    if (this.restarting) this.settleRestart()
+    this.emit('rebalanced', { assigned, revoked })
+    this.announceReady()
+  }
+
+  private pauseAll(): void {
+    try {
+      this.consumer.pause(this.retryTopics.map((topic) => ({ topic })))
+    } catch (error) {
+      this.reportError('Could not pause the retry consumer again after it joined its group', error)
+    }
+  }
+
+  private assignPartition(topic: string, partition: number): void {
+    const topics = this.options.topicsByRetryTopic.get(topic)
+    if (!topics) return
+    const key = topicPartitionKey(topic, partition)
+    // Assigned back before its hand-over finished: the handlers still running there settle first.
+    const previous = this.revoking.get(key)
+    const settled = previous ? previous.scheduler.work.idle(this.options.handlerTimeoutMs) : Promise.resolve(0)
+    const scheduler = new PartitionScheduler(topic, partition, { start: (entry, s) => this.startEntry(entry, s) }, {
+      soft: this.soft.signal,
+      attempts: this.attempts.signal,
+      hard: this.hard.signal,
+    })
+    const inspected = this.inspect(key, topic, topics.source, partition)
+    const takenOver = Promise.all([settled, inspected])
+      .then(() => this.takeover.whenFree(topic, partition, scheduler.signals.soft))
+      .then((result) => {
+        run.phase = 'active'
+        if (!result.waited) return
+        this.metrics.takeoverWaits.inc({ outcome: result.outcome })
+        this.metrics.takeoverWait.observe(result.waitedMs / 1000)
+        this.logger.info(result.outcome === 'released' ? 'The previous owner released the partition; starting' : "Starting without the previous owner's release", {
+          topic,
+          partition,
+          previousOwner: result.previousOwner,
+          waitedMs: result.waitedMs,
+        })
+        this.emit('taken-over', { topic, partition, outcome: result.outcome, previousOwner: result.previousOwner, waitedMs: result.waitedMs })
+      })
+    takenOver.catch(() => undefined)
+    const run: AssignedPartition = { scheduler, topics, takenOver, phase: 'waiting', claim: undefined, claimed: false }
+    this.partitions.set(key, run)
   }
 
   /**
-   * After a crash, kafkajs restarts the consumer with a new consumer group whose partitions are all
-   * resumed. GROUP_JOIN comes before the first fetch of the new session: pause again what this worker
-   * keeps paused (the partitions paused for the buffer, or everything while stopping).
+   * A newly assigned partition stays paused (from its `GROUP_JOIN`, before kafkajs' first fetch) until its
+   * committed offset was compared with the log start offset: a committed offset below it means records
+   * were deleted before they were retried. kafkajs would otherwise meet OFFSET_OUT_OF_RANGE first and
+   * commit "earliest" over the evidence. Then it fetches: its records are buffered while the takeover waits.
    */
-  private reapplyPauses(): void {
+  private async inspect(key: string, topic: string, source: string, partition: number): Promise<void> {
     try {
-      if (this.soft.signal.aborted) {
-        this.consumer.pause(this.retryTopics.map((topic) => ({ topic })))
-      } else if (this.pausedForBuffer.size > 0) {
-        this.consumer.pause([...this.pausedForBuffer.values()].map(({ topic, partition }) => ({ topic, partitions: [partition] })))
-      }
+      const committed = (await this.workerAdmin.committedOffsets(topic)).get(partition)?.offset
+      await this.retention.checkAssigned(topic, source, new Map([[partition, committed]]))
     } catch (error) {
-      this.reportError('Could not pause retry partitions again after the consumer joined its group', error)
+      this.logger.warn('Cannot read the committed offset of a newly assigned partition; records deleted unread would go unnoticed', { topic, partition, error })
+    } finally {
+      if (this.partitions.has(key) && !this.soft.signal.aborted && !this.buffer.isPaused(topic, partition)) {
+        try {
+          this.consumer.resume([{ topic, partitions: [partition] }])
+        } catch (error) {
+          this.reportError('Could not resume a newly assigned retry partition', error, { topic, partition })
+        }
+      }
     }
+  }
+
+  /**
+   * A partition was taken away. No attempt starts there any more and its running handlers are asked to
+   * stop; once they settled (at most `handlerTimeoutMs`), its offset is committed with `state=released`
+   * (best effort) so that the new owner starts at once. Their results still count: a handler that succeeds
+   * meanwhile gets its tombstone written, and the new owner's barrier sees it.
+   */
+  private revokePartition(key: string, run: AssignedPartition): void {
+    const { scheduler } = run
+    this.partitions.delete(key)
+    this.revoking.set(key, run)
+    scheduler.revoke()
+    this.held.removePartition(scheduler)
+    this.buffer.forget(scheduler.topic, scheduler.partition)
+    const handOver = (async () => {
+      const left = await scheduler.work.idle(this.options.handlerTimeoutMs)
+      const offset = scheduler.commitOffset()
+      if (this.revoking.get(key) === run) this.dropPartition(this.revoking, key)
+      // Assigned back here meanwhile: the new assignment owns the partition's commits and metadata now.
+      if (this.partitions.has(key)) return
+      try {
+        if (run.claimed && offset !== undefined) await this.release(scheduler.topic, scheduler.partition, offset, left)
+      } finally {
+        if (!this.partitions.has(key)) {
+          this.committer.forget(scheduler.topic, scheduler.partition)
+          this.retention.forget(scheduler.topic, scheduler.partition)
+        }
+      }
+    })()
+    this.background.track(handOver.catch((error: unknown) => this.reportError('Handing over a revoked partition failed', error)))
+  }
+
+  /**
+   * Commits `state=released` for a revoked partition whose handlers all settled (`running` = 0), so that its
+   * new owner starts at once. Otherwise nothing is committed: the new owner waits for its own timeout.
+   */
+  private async release(topic: string, partition: number, offset: string, running: number): Promise<void> {
+    if (running > 0) {
+      this.metrics.partitionReleases.inc({ outcome: 'unsettled' })
+      this.logger.warn('Handlers of a revoked partition did not settle within handlerTimeoutMs; not releasing it (the new owner waits for its own timeout)', {
+        topic,
+        partition,
+        running,
+      })
+      return
+    }
+    const target: CommitTarget = { topic, partition, offset, state: 'released' }
+    const result = await this.committer.commit([target])
+    if (result.kind === 'committed') {
+      this.metrics.partitionReleases.inc({ outcome: 'released' })
+      this.logger.info('Revoked partition released', { ...target })
+      this.emit('committed', { offsets: [target] })
+      return
+    }
+    this.metrics.partitionReleases.inc({ outcome: 'unsettled' })
+    this.logger.warn('Could not commit the release of a revoked partition (the new owner waits for its own timeout)', {
+      ...target,
+      error: result.kind === 'failed' ? result.error : 'the consumer is not running',
+    })
   }
 
   /** Forgets a partition: queued work is abandoned, in-flight work ends without resolving or committing. */
-  private dropPartition(key: string): void {
-    const scheduler = this.partitions.get(key)
-    if (!scheduler) return
-    this.partitions.delete(key)
+  private dropPartition(from: Map<string, AssignedPartition>, key: string): void {
+    const run = from.get(key)
+    if (!run) return
+    from.delete(key)
+    const { scheduler } = run
     const left = scheduler.drop().length
-    this.bufferedTotal -= left
-    this.metrics.buffered.dec(left)
     this.held.removePartition(scheduler)
-    const paused = this.pausedForBuffer.get(key)
-    if (paused) {
-      this.pausedForBuffer.delete(key)
-      if (!this.soft.signal.aborted) this.resume([paused])
-    }
+    this.buffer.forget(scheduler.topic, scheduler.partition)
+    this.buffer.removed(left)
   }
 
   private onCrash(error: Error, restart: boolean): void {
-    this.joined = false
-    if (restart) {
-      this.restarting = true
-      this.logger.warn('Retry consumer crashed; kafkajs restarts it', { error })
-      return
-    }
-    // kafkajs gave up (or was told not to restart while the worker stops).
-    if (this.restarting) this.settleRestart()
+    this.readyAnnounced = false
+    if (restart) return
     if (this.currentState === 'stopping' || this.currentState === 'stopped') return
     this.currentState = 'failed'
     this.logger.error('Retry consumer crashed and will not restart; stop the worker', { error })
-    if (this.listenerCount('crash') > 0) this.emit('crash', error)
+    this.emit('crash', error)
   }
 
   private async runCommitLoop(): Promise<void> {
-    const signal = this.commitStop.signal
+    // Goes on while a stop drains (resolved work is committed meanwhile); the stop's final commit follows.
+    const signal = this.hard.signal
     while (!signal.aborted) {
       try {
         await sleep(this.options.commitIntervalMs, signal)
@@ -595,56 +792,55 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
     }
   }
 
-  /**
-   * Commits each partition up to its lowest unresolved offset. Returns false when the offsets could not be
-   * committed (`final`: the commit of a stop, whose result decides whether the stop is clean).
-   */
-  private async commit(final = false): Promise<boolean> {
-    const targets: Array<{ scheduler: PartitionScheduler; offset: string }> = []
-    for (const scheduler of this.partitions.values()) {
-      const offset = scheduler.commitOffset()
-      if (offset !== undefined && offset !== scheduler.committedOffset) targets.push({ scheduler, offset })
+  /** Commits each claimed, active partition up to its lowest unresolved offset; then purges what is resolved. */
+  private async commit(): Promise<void> {
+    // The coordinator refuses commits while the group rebalances; the next tick after the join commits.
+    if (!this.watch.stable) return
+    const candidates: CommitTarget[] = []
+    const runs = new Map<string, AssignedPartition>()
+    for (const [key, run] of this.partitions) {
+      const offset = run.scheduler.commitOffset()
+      if (!run.claimed || run.scheduler.phase !== 'active' || offset === undefined) continue
+      candidates.push({ topic: run.scheduler.topic, partition: run.scheduler.partition, offset, state: 'active' })
+      runs.set(key, run)
     }
-    if (targets.length === 0) return true
-    const offsets = targets.map(({ scheduler, offset }) => ({ topic: scheduler.topic, partition: scheduler.partition, offset }))
-    // kafkajs' commitOffsets() resolves without committing anything while its consumer is not running (it
-    // crashed and is being restarted): only its COMMIT_OFFSETS event says that the broker stored the offsets.
-    let stored = false
-    const stopListening = this.consumer.on(this.consumer.events.COMMIT_OFFSETS, () => {
-      stored = true
-    })
-    try {
-      await this.consumer.commitOffsets(offsets)
-    } catch (error) {
+    const targets = this.committer.changed(candidates)
+    if (targets.length === 0) return
+    const result = await this.committer.commit(targets)
+    if (result.kind === 'failed') {
       this.metrics.commitFailures.inc()
-      this.reportError('Committing retry offsets failed; retrying at the next interval', error, { offsets })
-      return false
-    } finally {
-      stopListening()
+      if (isRebalanceError(result.error)) {
+        // A rebalance began after the check above: expected, not a failure worth an `error` event.
+        this.logger.info('Retry offsets not committed: the group is rebalancing; retrying after it joined', { offsets: targets })
+        return
+      }
+      this.reportError('Committing retry offsets failed; retrying at the next interval', result.error, { offsets: targets })
+      return
     }
-    if (!stored) {
-      const message = 'Retry offsets not committed: the consumer is not running (kafkajs is restarting it)'
-      if (final) this.logger.warn(message, { offsets })
-      else this.logger.debug(message, { offsets })
-      return false
+    if (result.kind === 'not-running') {
+      this.logger.debug('Retry offsets not committed: the consumer is not running (kafkajs is restarting it)', { offsets: targets })
+      return
     }
-    for (const { scheduler, offset } of targets) scheduler.committedOffset = offset
-    this.logger.debug('Committed retry offsets', { offsets })
-    if (this.listenerCount('committed') > 0) this.emit('committed', { offsets })
-    return true
+    this.logger.debug('Committed retry offsets', { offsets: targets })
+    this.emit('committed', { offsets: targets })
+    for (const target of targets) {
+      const run = runs.get(topicPartitionKey(target.topic, target.partition))
+      if (!run) continue
+      this.background.track(this.retention.purge(target.topic, run.topics.source, target.partition, target.offset))
+    }
   }
 
   private onHandOffFailure(failure: HandOffFailure): void {
     this.metrics.handOffFailures.inc({ target: failure.target })
-    if (this.listenerCount('error') > 0) {
-      this.emit('error', new DetourHandOffError(failure.topic, `Writing a ${failure.target} to ${failure.topic} failed (attempt ${failure.attempt}); retrying`, failure.error))
-    }
+    this.emitLazy('error', () => [
+      new DetourHandOffError(failure.topic, `Writing a ${failure.target} to ${failure.topic} failed (attempt ${failure.attempt}); retrying`, failure.error),
+    ])
   }
 
   /** Logs a background failure and reports it to `error` listeners (never an unhandled rejection). */
   private reportError(message: string, error: unknown, fields: LogFields = {}): void {
     this.logger.error(message, { ...fields, error })
-    if (this.listenerCount('error') > 0) this.emit('error', error instanceof Error ? error : new Error(String(error)))
+    this.emit('error', error instanceof Error ? error : new Error(String(error)))
   }
 }
 
@@ -652,3 +848,4 @@ export class RetryWorker extends EventEmitter<RetryWorkerEvents> {
 export function createRetryWorker(options: RetryWorkerOptions): RetryWorker {
   return new RetryWorker(options)
 }
+

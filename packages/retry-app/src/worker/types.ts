@@ -1,10 +1,13 @@
-import type { DeadLetterReason } from '@detour/core'
+import type { DeadLetterReason, LifecycleState, StopResult, TopicPartition } from '@detour/core'
 
 /**
- * Life cycle of a worker: `idle` → `starting` → `running` → `stopping` → `stopped`.
- * `failed`: the consumer crashed and kafkajs will not restart it; call `stop()`.
+ * Life cycle of a worker (core's {@link LifecycleState}): `idle` → `starting` → `running` → `stopping` →
+ * `stopped`. `failed`: the start failed, or the consumer crashed and kafkajs will not restart it; call
+ * `stop()`.
  */
-export type WorkerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed'
+export type WorkerState = LifecycleState
+
+export type { StopResult }
 
 /** How a retry record was resolved (its offset may then be committed). */
 export type ResolutionKind =
@@ -14,8 +17,12 @@ export type ResolutionKind =
   | 'dead-lettered'
   /** A held group released by an operator; the tombstone is written. */
   | 'released'
-  /** The id was already completed; the tombstone is written again, the handler not called. */
-  | 'duplicate'
+  /**
+   * The id was no longer pending when the record's turn came (a duplicate, or a record already resolved
+   * before a restart or a rebalance): the handler is not called, the tombstone is written again
+   * (harmless; it lets compaction drop a stray record). Counted in `detour_retry_duplicates_skipped_total`.
+   */
+  | 'already-resolved'
   /** The record lacked valid Detour headers; it is in the error topic (reason `malformed`). */
   | 'malformed'
 
@@ -44,42 +51,43 @@ export type ReleaseResult =
   | { readonly released: true; readonly group: HeldGroup }
   | { readonly released: false; readonly reason: 'not-found' | 'not-running' | 'aborted' }
 
+export interface PartitionStats {
+  readonly topic: string
+  readonly partition: number
+  /** Unresolved records of the partition in memory. */
+  readonly buffered: number
+  /** `waiting`: assigned, waiting for the previous owner to release it (takeover); `active`: attempts may run; `revoking`: handed over, waiting for its handlers. */
+  readonly phase: 'waiting' | 'active' | 'revoking'
+  /** The offset committed last by this worker (next record to read after a restart). */
+  readonly committedOffset: string | undefined
+  /** The offset the next commit would store: the lowest unresolved offset, or last + 1. */
+  readonly commitOffset: string | undefined
+}
+
 export interface RetryWorkerStats {
   readonly state: WorkerState
   readonly ready: boolean
+  /** Random per worker instance; named in the offset metadata of its commits. */
+  readonly instanceId: string
   /** Retry partitions assigned to this worker. */
   readonly assignedPartitions: number
   /** Unresolved retry records in memory. */
   readonly buffered: number
-  /** Handlers running now. */
+  /** Handlers running now (timed-out handlers that have not returned included). */
   readonly inFlight: number
   readonly heldGroups: number
   /** Partitions paused because the buffer is full. */
   readonly pausedPartitions: number
-  readonly partitions: ReadonlyArray<{
-    readonly topic: string
-    readonly partition: number
-    readonly buffered: number
-    /** The offset committed last by this worker (next record to read after a restart). */
-    readonly committedOffset: string | undefined
-    /** The offset the next commit would store: the lowest unresolved offset, or last + 1. */
-    readonly commitOffset: string | undefined
-  }>
+  /** The consumer group is rebalancing (no attempt starts until it has joined again). */
+  readonly rebalancing: boolean
+  /** When the consumer last heartbeat successfully (ISO-8601), if it did. */
+  readonly lastHeartbeat: string | undefined
+  readonly partitions: readonly PartitionStats[]
 }
 
 export interface StopOptions {
   /** How long to wait for in-flight work. @defaultValue the worker's `shutdownTimeoutMs` */
   readonly timeoutMs?: number
-}
-
-export interface StopResult {
-  /**
-   * True when nothing was abandoned, the final commit reached the broker (or nothing was left to commit),
-   * and no error occurred while stopping.
-   */
-  readonly clean: boolean
-  /** In-flight messages abandoned at the timeout (not committed: they are processed again after a restart). */
-  readonly abandoned: number
 }
 
 export interface ResolvedEvent {
@@ -99,14 +107,32 @@ export interface DeadLetteredEvent {
 }
 
 export interface CommittedEvent {
-  readonly offsets: ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly offset: string }>
+  readonly offsets: ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly offset: string; readonly state: 'active' | 'released' }>
 }
 
-/** Events of a {@link RetryWorker}. `error` is for background failures the worker survives. */
+export interface RebalancedEvent {
+  readonly assigned: readonly TopicPartition[]
+  readonly revoked: readonly TopicPartition[]
+}
+
+/** A newly assigned partition waited for its previous owner. */
+export interface TakeoverEvent {
+  readonly topic: string
+  readonly partition: number
+  /** `released`: the previous owner committed `state=released`; `timeout`: `handlerTimeoutMs` + 2 s passed first. */
+  readonly outcome: 'released' | 'timeout'
+  readonly previousOwner: string
+  readonly waitedMs: number
+}
+
+/**
+ * Events of a {@link RetryWorker}. They are emitted after the worker's state is consistent, and a listener
+ * that throws never breaks the worker: its error becomes an `error` event (or a log line).
+ */
 export interface RetryWorkerEvents {
   /** The consumer joined its group and is consuming. */
   ready: []
-  /** A background failure (commit, hand-off write, unexpected bug); the worker keeps going. */
+  /** A background failure (commit, hand-off write, records deleted unread, a listener that threw); the worker keeps going. */
   error: [error: Error]
   /** The consumer crashed and will not restart: the worker no longer consumes. Call `stop()`. */
   crash: [error: Error]
@@ -116,6 +142,8 @@ export interface RetryWorkerEvents {
   released: [group: HeldGroup]
   committed: [event: CommittedEvent]
   /** Retry partitions assigned after a rebalance, and the ones taken away. */
-  rebalanced: [event: { assigned: ReadonlyArray<{ topic: string; partition: number }>; revoked: ReadonlyArray<{ topic: string; partition: number }> }]
+  rebalanced: [event: RebalancedEvent]
+  /** A newly assigned partition waited for its previous owner and may now run. */
+  'taken-over': [event: TakeoverEvent]
   stopped: [result: StopResult]
 }

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest'
+import { noopLogger } from '@detour/core'
+import { OffsetCommitter, type CommitClient } from './offset-committer.js'
+import { parseOwnerMetadata } from './owner-metadata.js'
+
+/** A kafkajs consumer stand-in: stores commits and emits COMMIT_OFFSETS unless told it is not running. */
+class FakeConsumer implements CommitClient {
+  readonly commits: Array<Array<{ topic: string; partition: number; offset: string; metadata: string }>> = []
+  running = true
+  failWith: Error | undefined
+  delayMs = 0
+  private listeners = new Set<() => void>()
+  async commitOffsets(offsets: Array<{ topic: string; partition: number; offset: string; metadata: string }>): Promise<void> {
+    if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs))
+    if (this.failWith) throw this.failWith
+    if (!this.running) return
+    this.commits.push(offsets)
+    for (const listener of this.listeners) listener()
+  }
+  onCommitted(listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+}
+
+describe('OffsetCommitter', () => {
+  it('commits with the owner metadata and remembers what it committed', async () => {
+    const consumer = new FakeConsumer()
+    const committer = new OffsetCommitter(consumer, 'instance-a', noopLogger)
+    const target = { topic: 't', partition: 0, offset: '5', state: 'active' } as const
+    expect(committer.changed([target])).toEqual([target])
+    expect(await committer.commit([target])).toEqual({ kind: 'committed' })
+    expect(consumer.commits).toEqual([[{ topic: 't', partition: 0, offset: '5', metadata: 'detour:owner=instance-a;state=active' }]])
+    expect(parseOwnerMetadata(consumer.commits[0]![0]!.metadata)).toEqual({ owner: 'instance-a', state: 'active' })
+    expect(committer.committedOffset('t', 0)).toBe('5')
+    expect(committer.changed([target])).toEqual([])
+    // Same offset, new state: committed again (a release).
+    expect(committer.changed([{ ...target, state: 'released' }])).toHaveLength(1)
+    committer.forgetAll()
+    expect(committer.changed([target])).toEqual([target])
+  })
+
+  it('says not-running when kafkajs returned without committing (no COMMIT_OFFSETS), and failed on an error', async () => {
+    const consumer = new FakeConsumer()
+    const committer = new OffsetCommitter(consumer, 'a', noopLogger)
+    const target = { topic: 't', partition: 1, offset: '2', state: 'active' } as const
+    consumer.running = false
+    expect(await committer.commit([target])).toEqual({ kind: 'not-running' })
+    expect(committer.committedOffset('t', 1)).toBeUndefined()
+    const error = new Error('REBALANCE_IN_PROGRESS')
+    consumer.failWith = error
+    expect(await committer.commit([target])).toEqual({ kind: 'failed', error })
+    expect(committer.changed([target])).toEqual([target])
+  })
+
+  it('runs one commit at a time, in call order (a release is never overtaken by an older active commit)', async () => {
+    const consumer = new FakeConsumer()
+    consumer.delayMs = 20
+    const committer = new OffsetCommitter(consumer, 'a', noopLogger)
+    const first = committer.commit([{ topic: 't', partition: 0, offset: '1', state: 'active' }])
+    consumer.delayMs = 0
+    const second = committer.commit([{ topic: 't', partition: 0, offset: '1', state: 'released' }])
+    await Promise.all([first, second])
+    expect(consumer.commits.map((c) => c[0]!.metadata)).toEqual(['detour:owner=a;state=active', 'detour:owner=a;state=released'])
+  })
+
+  it('parses only its own metadata format', () => {
+    expect(parseOwnerMetadata(null)).toBeUndefined()
+    expect(parseOwnerMetadata('')).toBeUndefined()
+    expect(parseOwnerMetadata('something else')).toBeUndefined()
+    expect(parseOwnerMetadata('detour:owner=x;state=paused')).toBeUndefined()
+    expect(parseOwnerMetadata('detour:owner=x;state=released')).toEqual({ owner: 'x', state: 'released' })
+  })
+})

@@ -1,0 +1,118 @@
+import { groupKeyToStoreKey, topicPartitionKey, type GroupStore, type Logger, type RetryEnvelope, type WaitOptions } from '@detour/core'
+import { isAbortError, sleep } from './abort.js'
+import type { ResolutionCheck } from './retry-processor.js'
+
+/** The part of core's `RedirectFollower` that durable resolution uses. */
+export interface ResolutionFollower {
+  readonly running: boolean
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** The barrier: the redirect partition's last stable offset now, then wait until it is applied. */
+  catchUp(sourceTopic: string, partition: number, options?: WaitOptions): Promise<bigint>
+  /** The next offset of the redirect partition to apply. */
+  position(sourceTopic: string, partition: number): bigint
+}
+
+export interface ResolutionOptions {
+  readonly follower: ResolutionFollower
+  /** The follower's store: pending ids by source partition and group. */
+  readonly store: GroupStore
+  readonly logger: Logger
+  /** Delay before a failed barrier is tried again. @defaultValue 500 ms, doubling to 5 s */
+  readonly retryDelayMs?: (attempt: number) => number
+}
+
+/**
+ * Durable resolution: whether a retry record still has work to do is read from the redirect topic, not
+ * remembered. A core `RedirectFollower` (a private consumer group reading the redirect topics
+ * `read_committed`) applies redirect records (pending) and tombstones (released) to a `GroupStore`; a retry
+ * record is attempted only while its id is pending. That survives restarts, rebalances and duplicates: an
+ * id resolved before (by this worker, a previous owner, or an operator) is never run again.
+ *
+ * - {@link barrier}: taken after a batch is fetched, it waits until everything written to the redirect
+ *   partition before that moment is applied. The main app writes a retry record only after its redirect
+ *   record is acknowledged, so after the barrier the store knows the record's id, and every tombstone
+ *   written before the fetch.
+ * - This worker's own tombstones are known at once ({@link resolved}): a second copy of an id queued
+ *   behind the first must not run before the follower reads the tombstone back. Each is forgotten once the
+ *   follower's position passes it.
+ */
+export class Resolution implements ResolutionCheck {
+  /** Ids this worker tombstoned that the follower has not applied yet: partition key → id → tombstone offset. */
+  private readonly recent = new Map<string, Map<string, bigint>>()
+
+  constructor(private readonly options: ResolutionOptions) {}
+
+  get running(): boolean {
+    return this.options.follower.running
+  }
+
+  start(): Promise<void> {
+    return this.options.follower.start()
+  }
+
+  stop(): Promise<void> {
+    return this.options.follower.stop()
+  }
+
+  /**
+   * Resolves once the follower has applied the redirect partition of `sourceTopic`/`partition` up to its
+   * last stable offset taken now. A failed barrier (admin request, follower restarting) is tried again;
+   * only `signal` ends it (with an abort error).
+   */
+  async barrier(sourceTopic: string, partition: number, signal: AbortSignal): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.options.follower.catchUp(sourceTopic, partition, { signal })
+        return
+      } catch (error) {
+        if (signal.aborted || isAbortError(error)) throw error
+        const delayMs = this.options.retryDelayMs?.(attempt) ?? Math.min(5000, 500 * 2 ** (attempt - 1))
+        this.options.logger.warn('Waiting for the redirect follower failed; trying again (no attempt starts before it)', {
+          topic: sourceTopic,
+          partition,
+          attempt,
+          delayMs,
+          error,
+        })
+        await sleep(delayMs, signal)
+      }
+    }
+  }
+
+  isPending(envelope: RetryEnvelope): boolean {
+    const { topic, partition } = envelope.source
+    if (this.recent.get(topicPartitionKey(topic, partition))?.has(envelope.id)) return false
+    return this.options.store.isPending(topic, partition, groupKeyToStoreKey(envelope.groupKey, envelope.id), envelope.id)
+  }
+
+  resolved(envelope: RetryEnvelope, tombstoneOffset: bigint | undefined): void {
+    const { topic, partition } = envelope.source
+    // Without an offset, keep it until the follower passes whatever it has read now: the tombstone is later.
+    const offset = tombstoneOffset ?? this.options.follower.position(topic, partition)
+    if (this.options.follower.position(topic, partition) > offset) return
+    const key = topicPartitionKey(topic, partition)
+    let ids = this.recent.get(key)
+    if (!ids) {
+      ids = new Map()
+      this.recent.set(key, ids)
+    }
+    ids.set(envelope.id, offset)
+  }
+
+  /** The follower's position advanced: forget own tombstones it has applied. Wire to its `onProgress`. */
+  progressed(sourceTopic: string, partition: number, position: bigint): void {
+    const key = topicPartitionKey(sourceTopic, partition)
+    const ids = this.recent.get(key)
+    if (!ids) return
+    for (const [id, offset] of ids) if (offset < position) ids.delete(id)
+    if (ids.size === 0) this.recent.delete(key)
+  }
+
+  /** Own tombstones not applied by the follower yet (diagnostics). */
+  get unapplied(): number {
+    let count = 0
+    for (const ids of this.recent.values()) count += ids.size
+    return count
+  }
+}

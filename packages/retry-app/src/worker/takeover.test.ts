@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest'
+import { noopLogger } from '@detour/core'
+import { formatOwnerMetadata } from './owner-metadata.js'
+import { Takeover } from './takeover.js'
+import type { CommittedOffset } from './worker-admin.js'
+
+/** The committed offsets of a worker group, changed by the test while a takeover polls. */
+class CommittedOffsets {
+  value: CommittedOffset | undefined
+  reads = 0
+  failures = 0
+  async committedOffsets(): Promise<Map<number, CommittedOffset>> {
+    this.reads++
+    if (this.failures > 0) {
+      this.failures--
+      throw new Error('coordinator not available')
+    }
+    return new Map(this.value ? [[0, this.value]] : [])
+  }
+}
+
+function takeover(admin: CommittedOffsets, handlerTimeoutMs = 200): Takeover {
+  return new Takeover({ admin, instanceId: 'me', handlerTimeoutMs, graceMs: 50, pollIntervalMs: 10, logger: noopLogger })
+}
+
+const signal = new AbortController().signal
+
+describe('Takeover', () => {
+  it('starts at once when never committed, committed by this instance, or released', async () => {
+    const admin = new CommittedOffsets()
+    expect(await takeover(admin).whenFree('t', 0, signal)).toEqual({ waited: false, committed: undefined })
+    admin.value = { offset: '-1', metadata: null }
+    expect(await takeover(admin).whenFree('t', 0, signal)).toMatchObject({ waited: false })
+    admin.value = { offset: '4', metadata: null }
+    expect(await takeover(admin).whenFree('t', 0, signal)).toMatchObject({ waited: false })
+    admin.value = { offset: '4', metadata: formatOwnerMetadata('me', 'active') }
+    expect(await takeover(admin).whenFree('t', 0, signal)).toMatchObject({ waited: false })
+    admin.value = { offset: '4', metadata: formatOwnerMetadata('other', 'released') }
+    expect(await takeover(admin).whenFree('t', 0, signal)).toMatchObject({ waited: false, committed: { offset: '4' } })
+  })
+
+  it('waits while the previous owner is active, until it commits released', async () => {
+    const admin = new CommittedOffsets()
+    admin.value = { offset: '4', metadata: formatOwnerMetadata('other', 'active') }
+    const waiting = takeover(admin, 5000).whenFree('t', 0, signal)
+    await new Promise((resolve) => setTimeout(resolve, 60))
+    expect(admin.reads).toBeGreaterThan(2)
+    admin.value = { offset: '6', metadata: formatOwnerMetadata('other', 'released') }
+    const result = await waiting
+    expect(result).toMatchObject({ waited: true, outcome: 'released', previousOwner: 'other', committed: { offset: '6' } })
+    expect(result.waited && result.waitedMs).toBeGreaterThanOrEqual(50)
+  })
+
+  it('starts after handlerTimeoutMs + grace when the previous owner never releases', async () => {
+    const admin = new CommittedOffsets()
+    admin.value = { offset: '4', metadata: formatOwnerMetadata('gone', 'active') }
+    const started = Date.now()
+    const result = await takeover(admin, 100).whenFree('t', 0, signal)
+    expect(result).toMatchObject({ waited: true, outcome: 'timeout', previousOwner: 'gone' })
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140)
+  })
+
+  it('keeps reading through errors, and ends when revoked', async () => {
+    const admin = new CommittedOffsets()
+    admin.failures = 2
+    expect(await takeover(admin).whenFree('t', 0, signal)).toMatchObject({ waited: false })
+    expect(admin.reads).toBe(3)
+    admin.value = { offset: '4', metadata: formatOwnerMetadata('other', 'active') }
+    const revoked = new AbortController()
+    const waiting = takeover(admin, 5000).whenFree('t', 0, revoked.signal)
+    revoked.abort()
+    await expect(waiting).rejects.toThrow()
+  })
+})

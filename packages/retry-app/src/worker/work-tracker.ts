@@ -1,0 +1,45 @@
+import { setTimeout as delay } from 'node:timers/promises'
+
+/**
+ * The background work of one owner (a partition, the worker): promises that never reject. `idle()` waits
+ * until none is left, or until a timeout, and says how many were still running.
+ */
+export class WorkTracker {
+  private readonly running = new Set<Promise<unknown>>()
+
+  get size(): number {
+    return this.running.size
+  }
+
+  /** Tracks `work` until it settles (a rejection is swallowed here: report it before handing it over). */
+  track(work: Promise<unknown>): void {
+    const tracked: Promise<void> = work.then(
+      () => {
+        this.running.delete(tracked)
+      },
+      () => {
+        this.running.delete(tracked)
+      },
+    )
+    this.running.add(tracked)
+  }
+
+  /**
+   * Waits until nothing is running, work added meanwhile included, or `timeoutMs` passed. Returns how much
+   * was still running (0 when idle).
+   */
+  async idle(timeoutMs: number): Promise<number> {
+    if (this.running.size === 0) return 0
+    const timeout = new AbortController()
+    const expired = delay(timeoutMs, 'timeout' as const, { signal: timeout.signal }).catch(() => 'cancelled' as const)
+    try {
+      while (this.running.size > 0) {
+        const outcome = await Promise.race([Promise.allSettled([...this.running]), expired])
+        if (outcome === 'timeout') return this.running.size
+      }
+      return 0
+    } finally {
+      timeout.abort()
+    }
+  }
+}

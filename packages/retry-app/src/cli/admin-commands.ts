@@ -16,10 +16,14 @@ function endpoint(base: string, path: string): URL {
   return new URL(path, base.endsWith('/') ? base : `${base}/`)
 }
 
+function authorization(adminToken: string | undefined): Record<string, string> {
+  return adminToken === undefined ? {} : { authorization: `Bearer ${adminToken}` }
+}
+
 /** `detour-retry held`: prints the held groups of a running worker as JSON. */
-export async function heldCommand(url: string, io: CliIo): Promise<number> {
+export async function heldCommand(url: string, adminToken: string | undefined, io: CliIo): Promise<number> {
   try {
-    const { status, body } = await call(endpoint(url, 'groups/held'), { method: 'GET' })
+    const { status, body } = await call(endpoint(url, 'groups/held'), { method: 'GET', headers: authorization(adminToken) })
     if (status !== 200) {
       io.stderr.write(`detour-retry held: ${url} answered ${status}: ${JSON.stringify(body)}\n`)
       return 1
@@ -33,11 +37,11 @@ export async function heldCommand(url: string, io: CliIo): Promise<number> {
 }
 
 /** `detour-retry release`: asks a running worker to release a held group (writes its tombstone). */
-export async function releaseCommand(url: string, id: string, io: CliIo): Promise<number> {
+export async function releaseCommand(url: string, id: string, adminToken: string | undefined, io: CliIo): Promise<number> {
   try {
     const { status, body } = await call(endpoint(url, 'groups/release'), {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...authorization(adminToken) },
       body: JSON.stringify({ id }),
     })
     if (status !== 200) {

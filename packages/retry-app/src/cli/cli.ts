@@ -9,6 +9,11 @@ Every flag can also be set with an environment variable: DETOUR_<FLAG> (e.g. DET
 
 const ENV_PREFIX = 'DETOUR'
 
+const RUN_ENVIRONMENT = `Environment: every flag also reads DETOUR_<FLAG> (upper case, "-" becomes "_"); flags win. For example
+DETOUR_BROKERS, DETOUR_GROUP_ID, DETOUR_WORKER_GROUP_ID, DETOUR_TOPICS, DETOUR_HANDLER, DETOUR_HANDLER_TIMEOUT_MS,
+DETOUR_PURGE_RESOLVED_RECORDS, DETOUR_PURGE_INTERVAL_MS, DETOUR_CHECK_TOPIC_SETTINGS, DETOUR_ADMIN_TOKEN (prefer it to
+--admin-token) and DETOUR_SASL_PASSWORD. DETOUR_CONSUMER_GROUP is the deprecated mirror of --consumer-group.`
+
 class UsageError extends Error {}
 
 /** The part of yargs' runtime API used below (not in @types/yargs). */
@@ -51,11 +56,16 @@ function dropForeignEnvArguments(argv: Record<string, unknown>, y: YargsInternal
 }
 
 function adminUrl<T>(y: Argv<T>) {
-  return y.option('url', {
-    type: 'string',
-    default: 'http://127.0.0.1:9464',
-    describe: "Base URL of a running worker's HTTP server (its --metrics-host/--metrics-port)",
-  })
+  return y
+    .option('url', {
+      type: 'string',
+      default: 'http://127.0.0.1:9464',
+      describe: "Base URL of a running worker's HTTP server (its --metrics-host/--metrics-port)",
+    })
+    .option('admin-token', {
+      type: 'string',
+      describe: "The worker's --admin-token, sent as Authorization: Bearer (needed unless --url is loopback on the worker's host; prefer DETOUR_ADMIN_TOKEN)",
+    })
 }
 
 /**
@@ -73,10 +83,12 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
       'run',
       'Run the retry worker (until SIGTERM/SIGINT)',
       (y) =>
-        runOptions(y).example(
-          '$0 run --brokers kafka:9092 --consumer-group orders-app --topics orders --handler ./dist/handler.js',
-          'Serve the retry topic of "orders" for the group "orders-app"',
-        ),
+        runOptions(y)
+          .example(
+            '$0 run --brokers kafka:9092 --group-id orders-app --topics orders --handler ./dist/handler.js',
+            'Serve the retry topic of "orders" for the main app\'s group "orders-app"',
+          )
+          .epilog(RUN_ENVIRONMENT),
       async (args) => {
         exitCode = await runWorkerCommand(toRunSettings(args), io)
       },
@@ -86,7 +98,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
       'List the groups a running worker holds (exhausted messages under --exhausted-policy hold)',
       (y) => adminUrl(y),
       async (args) => {
-        exitCode = await heldCommand(args.url, io)
+        exitCode = await heldCommand(args.url, args['admin-token'], io)
       },
     )
     .command(
@@ -99,7 +111,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
           describe: 'Detour id of the held message (<topic>/<partition>/<offset>)',
         }),
       async (args) => {
-        exitCode = await releaseCommand(args.url, args.id, io)
+        exitCode = await releaseCommand(args.url, args.id, args['admin-token'], io)
       },
     )
     .demandCommand(1, 'Choose a command: run, held or release (see --help)')

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
-import { Kafka, logLevel, type KafkaConfig, type LogEntry, type SASLOptions } from 'kafkajs'
-import { DetourConfigError, type LogLevel, type Logger } from '@detour/core'
+import { Kafka, type SASLOptions } from 'kafkajs'
+import { DetourConfigError, kafkajsLogCreator, kafkajsLogLevel, type LogLevel, type Logger } from '@detour/core'
 
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512'
 
@@ -12,28 +12,6 @@ export interface KafkaConnectionSettings {
   readonly saslMechanism: SaslMechanism | undefined
   readonly saslUsername: string | undefined
   readonly saslPassword: string | undefined
-}
-
-/** kafkajs' own logs are verbose: the worker's `info` shows kafkajs warnings and errors only. */
-const KAFKAJS_LEVEL: Record<LogLevel, logLevel> = {
-  debug: logLevel.INFO,
-  info: logLevel.WARN,
-  warn: logLevel.WARN,
-  error: logLevel.ERROR,
-  silent: logLevel.NOTHING,
-}
-
-/** Sends kafkajs log entries to a Detour logger (one JSON line each). */
-export function kafkajsLogCreator(logger: Logger): KafkaConfig['logCreator'] {
-  return () =>
-    ({ namespace, level, log }: LogEntry) => {
-      const { message, timestamp: _timestamp, logger: _name, ...fields } = log
-      const line = { namespace: `kafkajs.${namespace}`, ...fields }
-      if (level === logLevel.ERROR) logger.error(message, line)
-      else if (level === logLevel.WARN) logger.warn(message, line)
-      else if (level === logLevel.INFO) logger.info(message, line)
-      else logger.debug(message, line)
-    }
 }
 
 function sasl(settings: KafkaConnectionSettings): SASLOptions | undefined {
@@ -60,7 +38,7 @@ export function createKafka(settings: KafkaConnectionSettings, logger: Logger, l
     brokers: [...settings.brokers],
     ssl,
     sasl: sasl(settings),
-    logLevel: KAFKAJS_LEVEL[level],
+    logLevel: kafkajsLogLevel(level),
     logCreator: kafkajsLogCreator(logger),
   })
 }

@@ -23,6 +23,7 @@ type StopReason = 'SIGTERM' | 'SIGINT' | 'crash'
 export async function runWorkerCommand(settings: RunSettings, io: CliIo): Promise<number> {
   const logger = createJsonLogger({ level: settings.logLevel, stream: io.stderr })
   logger.info('Starting the Detour retry worker', { config: redactedSettings(settings) })
+  for (const deprecation of settings.deprecations) logger.warn(deprecation)
   let worker: RetryWorker | undefined
   let http: RunningHttpServer | undefined
   let stopRequested: Promise<StopReason> | undefined
@@ -32,9 +33,9 @@ export async function runWorkerCommand(settings: RunSettings, io: CliIo): Promis
     collectDefaultMetrics({ register: registry })
     worker = createRetryWorker({
       kafka: createKafka(settings.connection, logger, settings.logLevel),
-      consumerGroup: settings.consumerGroup,
-      topics: settings.topics,
       groupId: settings.groupId,
+      workerGroupId: settings.workerGroupId,
+      topics: settings.topics,
       topicNaming: settings.topicNaming,
       handler: loaded.handler,
       classify: loaded.classify,
@@ -45,14 +46,22 @@ export async function runWorkerCommand(settings: RunSettings, io: CliIo): Promis
       maxInFlight: settings.maxInFlight,
       maxBufferedMessages: settings.maxBufferedMessages,
       commitIntervalMs: settings.commitIntervalMs,
+      handlerTimeoutMs: settings.handlerTimeoutMs,
+      purgeResolvedRecords: settings.purgeResolvedRecords,
+      purgeIntervalMs: settings.purgeIntervalMs,
+      checkTopicSettings: settings.checkTopicSettings,
       consumerConfig: { ...settings.consumer },
       shutdownTimeoutMs: settings.shutdownTimeoutMs,
       createTopics: settings.createTopics,
       logger,
       registry,
     })
-    http = await startHttpServer({ port: settings.metricsPort, host: settings.metricsHost, registry, worker, logger })
-    logger.info('HTTP server listening', { url: http.url, endpoints: ['/metrics', '/healthz', '/readyz', '/groups/held', 'POST /groups/release'] })
+    http = await startHttpServer({ port: settings.metricsPort, host: settings.metricsHost, registry, worker, adminToken: settings.adminToken, logger })
+    logger.info('HTTP server listening', {
+      url: http.url,
+      endpoints: ['/metrics', '/healthz', '/readyz', '/groups/held', 'POST /groups/release'],
+      adminRoutes: settings.adminToken === undefined ? 'loopback only' : 'loopback or bearer token',
+    })
     // Listen before starting: a SIGTERM during start-up still stops gracefully.
     stopRequested = waitForStop(worker)
     await worker.start()

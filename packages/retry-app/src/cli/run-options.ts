@@ -20,6 +20,7 @@ const OPS = 'Operations:'
 /** The flags of `detour-retry run`. Each one also reads `DETOUR_<FLAG_IN_UPPER_SNAKE_CASE>`. */
 export function runOptions<T>(yargs: Argv<T>) {
   return yargs
+    .middleware(legacyGroupMiddleware as unknown as (args: object) => void, true)
     .option('brokers', {
       type: 'string',
       demandOption: 'set --brokers or DETOUR_BROKERS',
@@ -41,10 +42,23 @@ export function runOptions<T>(yargs: Argv<T>) {
       describe: 'SASL password (prefer DETOUR_SASL_PASSWORD: flags are visible in the process list; never logged)',
       group: KAFKA,
     })
+    .option('group-id', {
+      type: 'string',
+      demandOption: 'set --group-id or DETOUR_GROUP_ID',
+      describe:
+        "The main app's consumer group, as the SDK's groupId (names the retry, redirect and error topics). " +
+        'With the deprecated --consumer-group it keeps its old meaning: the worker\'s own group',
+      group: WORKER,
+    })
+    .option('worker-group-id', {
+      type: 'string',
+      describe: "The worker's own consumer group [default: <group-id>-detour-retry]",
+      group: WORKER,
+    })
     .option('consumer-group', {
       type: 'string',
-      demandOption: 'set --consumer-group or DETOUR_CONSUMER_GROUP',
-      describe: "The main app's consumer group (names the retry, redirect and error topics)",
+      deprecated: 'use --group-id for the main app\'s group and --worker-group-id for the worker\'s',
+      describe: "Old name of the main app's consumer group (while it is set, --group-id names the worker's own group)",
       group: WORKER,
     })
     .option('topics', {
@@ -53,11 +67,6 @@ export function runOptions<T>(yargs: Argv<T>) {
       demandOption: 'set --topics or DETOUR_TOPICS',
       describe: "The main app's source topics (space- or comma-separated)",
       coerce: list,
-      group: WORKER,
-    })
-    .option('group-id', {
-      type: 'string',
-      describe: "The worker's own consumer group [default: <consumer-group>-detour-retry]",
       group: WORKER,
     })
     .option('handler', {
@@ -83,6 +92,30 @@ export function runOptions<T>(yargs: Argv<T>) {
       group: WORKER,
     })
     .option('commit-interval-ms', { type: 'number', default: defaultOptions.commitIntervalMs, describe: 'Offset commit interval', group: WORKER })
+    .option('handler-timeout-ms', {
+      type: 'number',
+      default: defaultOptions.handlerTimeoutMs,
+      describe: 'Longest handler attempt (then its signal aborts and it counts as a transient failure); also bounds partition hand-overs',
+      group: WORKER,
+    })
+    .option('purge-resolved-records', {
+      type: 'boolean',
+      default: defaultOptions.purgeResolvedRecords,
+      describe: 'Delete resolved records from the retry topic after each commit (it has unlimited retention); needs the DELETE ACL',
+      group: WORKER,
+    })
+    .option('purge-interval-ms', {
+      type: 'number',
+      default: defaultOptions.purgeIntervalMs,
+      describe: 'Least time between two purges of a retry partition',
+      group: WORKER,
+    })
+    .option('check-topic-settings', {
+      type: 'boolean',
+      default: defaultOptions.checkTopicSettings,
+      describe: 'Fail at start when the redirect topic is not compacted or the retry topic has a retention limit (false: only warn)',
+      group: WORKER,
+    })
     .option('max-wait-time-ms', {
       type: 'number',
       default: defaultOptions.consumerConfig.maxWaitTimeInMs,
@@ -119,7 +152,13 @@ export function runOptions<T>(yargs: Argv<T>) {
     .option('metrics-host', {
       type: 'string',
       default: '0.0.0.0',
-      describe: 'Interface of the HTTP server (it includes POST /groups/release: keep it private)',
+      describe: 'Interface of the HTTP server (/metrics, /healthz and /readyz are open; the admin routes need loopback or --admin-token)',
+      group: OPS,
+    })
+    .option('admin-token', {
+      type: 'string',
+      describe:
+        'Bearer token that opens GET /groups/held and POST /groups/release to non-loopback callers (prefer DETOUR_ADMIN_TOKEN: flags show in the process list; never logged)',
       group: OPS,
     })
     .option('log-level', { choices: ['debug', 'info', 'warn', 'error', 'silent'] as const, default: 'info' as const, describe: 'Log level (JSON lines on stderr)', group: OPS })
@@ -140,6 +179,8 @@ export function runOptions<T>(yargs: Argv<T>) {
         ['max-in-flight', argv['max-in-flight'], 1],
         ['max-buffered-messages', argv['max-buffered-messages'], 1],
         ['commit-interval-ms', argv['commit-interval-ms'], 10],
+        ['handler-timeout-ms', argv['handler-timeout-ms'], 1],
+        ['purge-interval-ms', argv['purge-interval-ms'], 0],
         ['max-wait-time-ms', argv['max-wait-time-ms'], 0],
         ['session-timeout-ms', argv['session-timeout-ms'], 1],
         ['heartbeat-interval-ms', argv['heartbeat-interval-ms'], 1],
@@ -157,6 +198,8 @@ export function runOptions<T>(yargs: Argv<T>) {
         'max-buffered-messages',
         'metrics-port',
         'commit-interval-ms',
+        'handler-timeout-ms',
+        'purge-interval-ms',
         'max-wait-time-ms',
         'session-timeout-ms',
         'heartbeat-interval-ms',
@@ -184,11 +227,57 @@ export function runOptions<T>(yargs: Argv<T>) {
       if (argv['sasl-mechanism'] === undefined && (hasUser || hasPassword)) {
         throw new Error('--sasl-username/--sasl-password need --sasl-mechanism (plain, scram-sha-256 or scram-sha-512)')
       }
-      if (argv['group-id'] !== undefined && argv['group-id'] === argv['consumer-group']) {
-        throw new Error("--group-id must differ from --consumer-group (the worker must not join the main app's group)")
+      const { groupId, workerGroupId } = groupIds(argv)
+      if (workerGroupId === groupId) {
+        throw new Error(
+          argv['consumer-group'] !== undefined
+            ? "--group-id (the worker's own group while the deprecated --consumer-group is set) must differ from --consumer-group"
+            : "--worker-group-id must differ from --group-id (the worker must not join the main app's group)",
+        )
       }
+      if (argv['admin-token'] !== undefined && argv['admin-token'].trim().length === 0) throw new Error('--admin-token must not be empty')
       return true
     })
+}
+
+/**
+ * The main app's group and the worker's own, from the flags in the vocabulary shared with the SDK
+ * (`--group-id`, `--worker-group-id`) or from the deprecated spelling (`--consumer-group` = the main app's
+ * group, `--group-id` = the worker's own group). `deprecation` says what to change.
+ */
+export function groupIds(args: { 'group-id': string; 'worker-group-id'?: string | undefined; 'consumer-group'?: string | undefined }): {
+  groupId: string
+  workerGroupId: string
+  deprecation: string | undefined
+} {
+  const legacy = args['consumer-group']
+  if (legacy === undefined) {
+    return { groupId: args['group-id'], workerGroupId: args['worker-group-id'] ?? `${args['group-id']}-detour-retry`, deprecation: undefined }
+  }
+  const oldWorker = args['group-id'] === legacy ? undefined : args['group-id']
+  if (oldWorker !== undefined && args['worker-group-id'] !== undefined && oldWorker !== args['worker-group-id']) {
+    throw new Error('--consumer-group is deprecated and cannot be combined with both --group-id and --worker-group-id: drop --consumer-group and set --group-id to the main app\'s group')
+  }
+  const workerGroupId = args['worker-group-id'] ?? oldWorker ?? `${legacy}-detour-retry`
+  return {
+    groupId: legacy,
+    workerGroupId,
+    deprecation:
+      `--consumer-group (DETOUR_CONSUMER_GROUP) is deprecated: use --group-id ${legacy}` +
+      (oldWorker !== undefined ? ` --worker-group-id ${oldWorker}` : '') +
+      ". While it is set, --group-id keeps its old meaning (the worker's own group).",
+  }
+}
+
+/**
+ * Before validation: the deprecated `--consumer-group` stands for the required `--group-id` (which then
+ * keeps its old meaning, the worker's own group).
+ */
+export function legacyGroupMiddleware(argv: Record<string, unknown>): void {
+  const legacy = argv['consumer-group']
+  if (typeof legacy !== 'string' || argv['group-id'] !== undefined) return
+  argv['group-id'] = legacy
+  argv.groupId = legacy
 }
 
 export type RunArgs = ReturnType<typeof runOptions<object>> extends Argv<infer U> ? U : never
@@ -197,9 +286,11 @@ export type RunArgs = ReturnType<typeof runOptions<object>> extends Argv<infer U
 export interface RunSettings {
   readonly connection: KafkaConnectionSettings
   readonly handlerPath: string
-  readonly consumerGroup: string
+  /** The main app's consumer group. */
+  readonly groupId: string
+  /** The worker's own consumer group. */
+  readonly workerGroupId: string
   readonly topics: string[]
-  readonly groupId: string | undefined
   readonly topicNaming: TopicNaming
   readonly createTopics: boolean
   readonly backoff: BackoffOption
@@ -209,15 +300,23 @@ export interface RunSettings {
   readonly maxInFlight: number
   readonly maxBufferedMessages: number
   readonly commitIntervalMs: number
+  readonly handlerTimeoutMs: number
+  readonly purgeResolvedRecords: boolean
+  readonly purgeIntervalMs: number
+  readonly checkTopicSettings: boolean
   /** kafkajs consumer timing. */
   readonly consumer: { readonly maxWaitTimeInMs: number; readonly sessionTimeout: number; readonly heartbeatInterval: number; readonly rebalanceTimeout: number }
   readonly shutdownTimeoutMs: number
   readonly metricsPort: number
   readonly metricsHost: string
+  readonly adminToken: string | undefined
   readonly logLevel: LogLevel
+  /** Deprecated flags that were used, with what to do instead (logged at start). */
+  readonly deprecations: readonly string[]
 }
 
 export function toRunSettings(args: RunArgs): RunSettings {
+  const { groupId, workerGroupId, deprecation } = groupIds(args)
   const backoff: BackoffOption =
     args.backoff === 'constant'
       ? { type: 'constant', delayMs: args['initial-delay-ms'] }
@@ -239,9 +338,9 @@ export function toRunSettings(args: RunArgs): RunSettings {
       saslPassword: args['sasl-password'],
     },
     handlerPath: args.handler,
-    consumerGroup: args['consumer-group'],
+    groupId,
+    workerGroupId,
     topics: args.topics,
-    groupId: args['group-id'],
     topicNaming: { retry: args['retry-topic-template'], redirect: args['redirect-topic-template'], error: args['error-topic-template'] },
     createTopics: args['create-topics'],
     backoff,
@@ -251,6 +350,10 @@ export function toRunSettings(args: RunArgs): RunSettings {
     maxInFlight: args['max-in-flight'],
     maxBufferedMessages: args['max-buffered-messages'],
     commitIntervalMs: args['commit-interval-ms'],
+    handlerTimeoutMs: args['handler-timeout-ms'],
+    purgeResolvedRecords: args['purge-resolved-records'],
+    purgeIntervalMs: args['purge-interval-ms'],
+    checkTopicSettings: args['check-topic-settings'],
     consumer: {
       maxWaitTimeInMs: args['max-wait-time-ms'],
       sessionTimeout: args['session-timeout-ms'],
@@ -260,15 +363,18 @@ export function toRunSettings(args: RunArgs): RunSettings {
     shutdownTimeoutMs: args['shutdown-timeout-ms'],
     metricsPort: args['metrics-port'],
     metricsHost: args['metrics-host'],
+    adminToken: args['admin-token'],
     logLevel: args['log-level'],
+    deprecations: deprecation === undefined ? [] : [deprecation],
   }
 }
 
 /** The effective configuration for the start-up log line: credentials replaced by `[redacted]`. */
 export function redactedSettings(settings: RunSettings): Record<string, unknown> {
-  const { connection, ...rest } = settings
+  const { connection, adminToken, ...rest } = settings
   return {
     ...rest,
+    adminToken: adminToken === undefined ? undefined : '[redacted]',
     brokers: connection.brokers,
     clientId: connection.clientId,
     ssl: connection.ssl,

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { networkInterfaces, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -9,6 +9,10 @@ import { startBroker, testKafka, waitFor, type TestBroker } from '@detour/testki
 import { committedOffset, createScenario, redirect } from '../test-support/harness.js'
 
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+/** A non-loopback address of this machine (admin routes from it need the token), if there is one. */
+const external = Object.values(networkInterfaces())
+  .flat()
+  .find((address) => address !== undefined && !address.internal && address.family === 'IPv4')?.address
 const repoDir = resolve(packageDir, '../..')
 const bin = join(packageDir, 'dist/cli/bin.js')
 
@@ -65,13 +69,37 @@ describe('detour-retry CLI', () => {
     expect(top.stdout()).toMatch(/detour-retry release/)
     const run = cli(['run', '--help'])
     expect(await run.exited).toBe(0)
-    for (const flag of ['--brokers', '--consumer-group', '--topics', '--handler', '--backoff', '--max-attempts', '--exhausted-policy', '--metrics-port', '--sasl-password', '--create-topics']) {
+    for (const flag of [
+      '--brokers',
+      '--group-id',
+      '--worker-group-id',
+      '--topics',
+      '--handler',
+      '--backoff',
+      '--max-attempts',
+      '--exhausted-policy',
+      '--handler-timeout-ms',
+      '--purge-resolved-records',
+      '--purge-interval-ms',
+      '--check-topic-settings',
+      '--metrics-port',
+      '--admin-token',
+      '--sasl-password',
+      '--create-topics',
+    ]) {
       expect(run.stdout()).toContain(flag)
     }
+    expect(run.stdout()).toMatch(/--consumer-group[\s\S]*\[deprecated: use --group-id/)
+    for (const variable of ['DETOUR_GROUP_ID', 'DETOUR_WORKER_GROUP_ID', 'DETOUR_ADMIN_TOKEN', 'DETOUR_HANDLER_TIMEOUT_MS', 'DETOUR_CONSUMER_GROUP']) {
+      expect(run.stdout()).toContain(variable)
+    }
+    const held = cli(['held', '--help'])
+    expect(await held.exited).toBe(0)
+    expect(held.stdout()).toContain('--admin-token')
   })
 
   it('rejects a bad flag or value with a clear message and a non-zero exit code', async () => {
-    const base = ['run', '--brokers', '127.0.0.1:1', '--consumer-group', 'g', '--topics', 't', '--handler', 'h.mjs']
+    const base = ['run', '--brokers', '127.0.0.1:1', '--group-id', 'g', '--topics', 't', '--handler', 'h.mjs']
     const unknown = cli([...base, '--max-attempt', '3'])
     expect(await unknown.exited).toBe(1)
     expect(unknown.stderr()).toMatch(/Unknown arguments?: max-attempt/)
@@ -93,23 +121,47 @@ describe('detour-retry CLI', () => {
     }
     const missing = cli(['run', '--brokers', '127.0.0.1:1'])
     expect(await missing.exited).toBe(1)
-    expect(missing.stderr()).toMatch(/Missing required arguments?: consumer-group, topics, handler/)
+    expect(missing.stderr()).toMatch(/Missing required arguments?: group-id, topics, handler/)
+    const same = cli([...base, '--worker-group-id', 'g'])
+    expect(await same.exited).toBe(1)
+    expect(same.stderr()).toMatch(/--worker-group-id must differ from --group-id/)
+  })
+
+  it('keeps --consumer-group as a deprecated alias: --group-id then keeps its old meaning (the worker\'s group)', async () => {
+    const run = cli(['run', '--consumer-group', 'orders-app', '--group-id', 'old-worker-group', '--topics', 't', '--handler', 'missing-handler.mjs'], {
+      DETOUR_BROKERS: '127.0.0.1:1',
+    })
+    expect(await run.exited).toBe(1)
+    const lines = logLines(run.stderr())
+    expect(lines[0]).toMatchObject({ config: { groupId: 'orders-app', workerGroupId: 'old-worker-group' } })
+    expect(lines.find((l) => l.level === 'warn')).toMatchObject({
+      message: expect.stringMatching(/--consumer-group \(DETOUR_CONSUMER_GROUP\) is deprecated: use --group-id orders-app --worker-group-id old-worker-group/) as unknown,
+    })
+    // From the environment too.
+    const env = cli(['run', '--topics', 't', '--handler', 'missing-handler.mjs'], { DETOUR_BROKERS: '127.0.0.1:1', DETOUR_CONSUMER_GROUP: 'orders-app' })
+    expect(await env.exited).toBe(1)
+    expect(logLines(env.stderr())[0]).toMatchObject({ config: { groupId: 'orders-app', workerGroupId: 'orders-app-detour-retry' } })
   })
 
   it('never logs the SASL password and exits 1 when start-up fails', async () => {
-    const run = cli(['run', '--consumer-group', 'g', '--topics', 't', '--handler', 'missing-handler.mjs', '--sasl-mechanism', 'plain', '--sasl-username', 'svc'], {
+    const run = cli(['run', '--group-id', 'g', '--topics', 't', '--handler', 'missing-handler.mjs', '--sasl-mechanism', 'plain', '--sasl-username', 'svc'], {
       DETOUR_BROKERS: '127.0.0.1:1',
       DETOUR_SASL_PASSWORD: 'hunter2-secret',
+      DETOUR_ADMIN_TOKEN: 'admin-secret-token',
       DETOUR_BROKER: 'unrelated variable of the test kit',
     })
     expect(await run.exited).toBe(1)
     expect(run.stderr()).not.toContain('hunter2-secret')
+    expect(run.stderr()).not.toContain('admin-secret-token')
     const [config] = logLines(run.stderr())
-    expect(config).toMatchObject({ message: 'Starting the Detour retry worker', config: { saslPassword: '[redacted]', saslUsername: 'svc', brokers: ['127.0.0.1:1'] } })
+    expect(config).toMatchObject({
+      message: 'Starting the Detour retry worker',
+      config: { saslPassword: '[redacted]', adminToken: '[redacted]', saslUsername: 'svc', brokers: ['127.0.0.1:1'], groupId: 'g', workerGroupId: 'g-detour-retry' },
+    })
     expect(run.stderr()).toMatch(/cannot import the handler module/)
   })
 
-  describe('against the embedded broker', () => {
+  describe('against the test broker', () => {
     let broker: TestBroker
     let kafka: Kafka
     let producer: Producer
@@ -143,7 +195,7 @@ describe('detour-retry CLI', () => {
         [
           'run',
           '--brokers', broker.brokers.join(','),
-          '--consumer-group', scenario.consumerGroup,
+          '--group-id', scenario.groupId,
           '--topics', scenario.topics.source,
           '--handler', 'test-fixtures/recording-handler.mjs',
           '--create-topics', 'false',
@@ -170,7 +222,7 @@ describe('detour-retry CLI', () => {
 
         await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, '/readyz', 15_000)
         expect((await fetch(`${url}/healthz`)).status).toBe(200)
-        const groupId = `${scenario.consumerGroup}-detour-retry`
+        const groupId = `${scenario.groupId}-detour-retry`
         await waitFor(
           async () =>
             (await committedOffset(admin, groupId, scenario.topics.retry, 0)) === '2' && (await committedOffset(admin, groupId, scenario.topics.retry, 1)) === '1',
@@ -181,8 +233,8 @@ describe('detour-retry CLI', () => {
         expect(metrics).toMatch(new RegExp(`^detour_retry_tombstones_written_total\\{topic="${scenario.topics.source}"\\} 3$`, 'm'))
         expect(metrics).toMatch(/^detour_retry_dead_lettered_total\{topic="[^"]+",reason="exhausted"\} 1$/m)
         expect(metrics).toMatch(/^process_cpu_user_seconds_total /m)
-        // The embedded broker has no DescribeConfigs: provisioning warns and goes on.
-        expect(logLines(run.stderr()).some((l) => l.level === 'warn' && String(l.message).includes('cleanup.policy'))).toBe(true)
+        // The topics were created as Detour creates them: the settings check passes without a word.
+        expect(logLines(run.stderr()).filter((l) => /topic settings|cleanup\.policy|retention/.test(String(l.message)))).toEqual([])
 
         const stopping = Date.now()
         run.child.kill('SIGTERM')
@@ -197,19 +249,20 @@ describe('detour-retry CLI', () => {
     it('exits 1 with an explanation when a Detour topic is missing and creation is off', async () => {
       const source = `cli-missing-${Date.now()}`
       await broker.createTopic(source, 1)
-      const run = cli(['run', '--brokers', broker.brokers.join(','), '--consumer-group', 'g1', '--topics', source, '--handler', 'test-fixtures/recording-handler.mjs', '--create-topics', 'false', '--metrics-port', '0', '--metrics-host', '127.0.0.1'])
+      const run = cli(['run', '--brokers', broker.brokers.join(','), '--group-id', 'g1', '--topics', source, '--handler', 'test-fixtures/recording-handler.mjs', '--create-topics', 'false', '--metrics-port', '0', '--metrics-host', '127.0.0.1'])
       expect(await run.exited).toBe(1)
       expect(run.stderr()).toMatch(new RegExp(`The retry topic \\\\"${source}-g1-retry\\\\" does not exist`))
     })
 
-    it('held and release call a running worker', async () => {
+    it('held and release call a running worker; admin routes need loopback or the admin token', async () => {
       const scenario = await createScenario(broker)
       const [held] = await redirect(producer, scenario, [{ offset: 4, key: 'k', value: 'fail' }])
+      const token = 'cli-admin-token-0123456789'
       const run = cli(
         [
           'run',
           '--brokers', broker.brokers.join(','),
-          '--consumer-group', scenario.consumerGroup,
+          '--group-id', scenario.groupId,
           '--topics', scenario.topics.source,
           '--handler', 'test-fixtures/recording-handler.mjs',
           '--create-topics', 'false',
@@ -217,24 +270,33 @@ describe('detour-retry CLI', () => {
           '--initial-delay-ms', '20',
           '--max-attempts', '1',
           '--metrics-port', '0',
-          '--metrics-host', '127.0.0.1',
+          '--metrics-host', external ?? '127.0.0.1',
         ],
-        { RETRY_FIXTURE_CALLS_FILE: join(workDir, 'held.jsonl'), DETOUR_MAX_WAIT_TIME_MS: '100' },
+        { RETRY_FIXTURE_CALLS_FILE: join(workDir, 'held.jsonl'), DETOUR_MAX_WAIT_TIME_MS: '100', DETOUR_ADMIN_TOKEN: token },
       )
       try {
         await waitFor(() => logLines(run.stderr()).some((l) => l.message === 'HTTP server listening'), 'the HTTP server', 15_000)
         const url = String(logLines(run.stderr()).find((l) => l.message === 'HTTP server listening')!.url)
-        await waitFor(async () => ((await (await fetch(`${url}/groups/held`)).json()) as unknown[]).length === 1, 'the held group', 15_000)
-        const list = cli(['held', '--url', url])
+        const auth = { authorization: `Bearer ${token}` }
+        await waitFor(async () => ((await (await fetch(`${url}/groups/held`, { headers: auth })).json()) as unknown[]).length === 1, 'the held group', 15_000)
+        if (external !== undefined) {
+          // Not loopback: the token is needed.
+          expect((await fetch(`${url}/groups/held`)).status).toBe(401)
+          const anonymous = cli(['held', '--url', url])
+          expect(await anonymous.exited).toBe(1)
+          expect(anonymous.stderr()).toMatch(/401/)
+        }
+        expect((await fetch(`${url}/metrics`)).status).toBe(200)
+        const list = cli(['held', '--url', url], { DETOUR_ADMIN_TOKEN: token })
         expect(await list.exited).toBe(0)
         expect(JSON.parse(list.stdout())).toEqual([expect.objectContaining({ id: held, groupKey: 'k' })])
-        const missing = cli(['release', '--url', url, '--id', 'x/0/0'])
+        const missing = cli(['release', '--url', url, '--id', 'x/0/0', '--admin-token', token])
         expect(await missing.exited).toBe(1)
         expect(missing.stderr()).toMatch(/404/)
-        const release = cli(['release', '--id', held!], { DETOUR_URL: url })
+        const release = cli(['release', '--id', held!], { DETOUR_URL: url, DETOUR_ADMIN_TOKEN: token })
         expect(await release.exited).toBe(0)
         expect(JSON.parse(release.stdout())).toMatchObject({ released: true })
-        expect(await (await fetch(`${url}/groups/held`)).json()).toEqual([])
+        expect(await (await fetch(`${url}/groups/held`, { headers: auth })).json()).toEqual([])
         run.child.kill('SIGTERM')
         expect(await run.exited).toBe(0)
       } finally {

@@ -4,30 +4,37 @@ import { Registry } from 'prom-client'
 import {
   buildRedirectRecord,
   buildRetryRecord,
+  buildTombstone,
   detourTopics,
   headerString,
   messageId,
   type DetourTopics,
   type RedirectReason,
 } from '@detour/core'
-import { collectMessages, fastConsumerConfig, randomName, type CollectedMessage, type TestBroker } from '@detour/testkit'
+import { collectMessages, randomName, type CollectedMessage, type TestBroker } from '@detour/testkit'
 import { createRetryWorker, type RetryWorker } from '../worker/retry-worker.js'
 import type { RetryWorkerOptions } from '../worker/retry-worker-options.js'
 
 export interface Scenario {
-  readonly consumerGroup: string
+  /** The main app's consumer group (the worker's `groupId`). */
+  readonly groupId: string
   readonly topics: DetourTopics
 }
 
-/** A fresh source topic, consumer group and their Detour topics, all created on the broker. */
+/**
+ * A fresh source topic, main-app group and their Detour topics, all created on the broker as Detour would
+ * create them (the worker's settings check passes): the redirect topic compacted, the retry topic with
+ * unlimited retention.
+ */
 export async function createScenario(broker: TestBroker, partitions = 1): Promise<Scenario> {
   const source = randomName('orders')
-  const consumerGroup = randomName('app')
-  const topics = detourTopics(source, consumerGroup)
-  for (const topic of [topics.source, topics.retry, topics.redirect, topics.error]) {
-    await broker.createTopic(topic, topic === topics.error ? 1 : partitions)
-  }
-  return { consumerGroup, topics }
+  const groupId = randomName('app')
+  const topics = detourTopics(source, groupId)
+  await broker.createTopic(topics.source, partitions)
+  await broker.createTopic(topics.retry, partitions, { config: { 'retention.ms': '-1', 'retention.bytes': '-1' } })
+  await broker.createTopic(topics.redirect, partitions, { compact: true })
+  await broker.createTopic(topics.error, 1)
+  return { groupId, topics }
 }
 
 export interface RetryInput {
@@ -50,13 +57,13 @@ export function mainAppRecords(scenario: Scenario, input: RetryInput): { id: str
   const groupKey = input.key === null ? null : Buffer.from(input.key)
   const reason = input.reason ?? 'failure'
   const now = input.redirectedAt ?? new Date()
-  const redirect = buildRedirectRecord({ source, id, groupKey, reason, consumerGroup: scenario.consumerGroup, now })
+  const redirect = buildRedirectRecord({ source, id, groupKey, reason, consumerGroup: scenario.groupId, now })
   const retry = buildRetryRecord({
     source,
     id,
     groupKey,
     reason,
-    consumerGroup: scenario.consumerGroup,
+    consumerGroup: scenario.groupId,
     now,
     error: reason === 'failure' ? new Error('first failure in the main app') : undefined,
     message: {
@@ -73,6 +80,13 @@ export function mainAppRecords(scenario: Scenario, input: RetryInput): { id: str
 export async function redirect(producer: Producer, scenario: Scenario, inputs: RetryInput[]): Promise<string[]> {
   const records = inputs.map((input) => mainAppRecords(scenario, input))
   await producer.send({ topic: scenario.topics.redirect, acks: -1, messages: records.map((r) => r.redirect) })
+  await producer.send({ topic: scenario.topics.retry, acks: -1, messages: records.map((r) => r.retry) })
+  return records.map((r) => r.id)
+}
+
+/** Writes only the retry records (a main app resuming a hand-off whose redirect record was acknowledged). */
+export async function retryOnly(producer: Producer, scenario: Scenario, inputs: RetryInput[]): Promise<string[]> {
+  const records = inputs.map((input) => mainAppRecords(scenario, input))
   await producer.send({ topic: scenario.topics.retry, acks: -1, messages: records.map((r) => r.retry) })
   return records.map((r) => r.id)
 }
@@ -111,7 +125,7 @@ export function recordingHandler(behaviour: Behaviour = () => {}): {
   }
 }
 
-/** A worker wired for the embedded broker: short fetch waits, fast commits, a private registry. */
+/** A worker wired for the test broker: its consumer timing, fast commits, a private registry. */
 export function testWorker(
   kafka: Kafka,
   broker: TestBroker,
@@ -120,10 +134,11 @@ export function testWorker(
 ): RetryWorker {
   return createRetryWorker({
     kafka,
-    consumerGroup: scenario.consumerGroup,
+    groupId: scenario.groupId,
     topics: [scenario.topics.source],
     topicAdmin: broker.topicAdmin,
-    consumerConfig: fastConsumerConfig,
+    consumerConfig: broker.consumerTiming,
+    followerConfig: broker.consumerTiming,
     commitIntervalMs: 100,
     backoff: { type: 'constant', delayMs: 20 },
     handOffBackoff: () => 50,
@@ -142,6 +157,28 @@ export async function readRecords(kafka: Kafka, topic: string, count: number, ti
 export async function committedOffset(admin: Admin, groupId: string, topic: string, partition = 0): Promise<string> {
   const [result] = await admin.fetchOffsets({ groupId, topics: [topic] })
   return result?.partitions.find((p) => p.partition === partition)?.offset ?? '-1'
+}
+
+/** The committed offset of the worker's group for one partition, with its owner metadata. */
+export async function committedWithMetadata(admin: Admin, groupId: string, topic: string, partition = 0): Promise<{ offset: string; metadata: string | null }> {
+  const [result] = await admin.fetchOffsets({ groupId, topics: [topic] })
+  const found = result?.partitions.find((p) => p.partition === partition)
+  return { offset: found?.offset ?? '-1', metadata: found?.metadata ?? null }
+}
+
+/** The log start offset of a partition. */
+export async function logStartOffset(admin: Admin, topic: string, partition = 0): Promise<string> {
+  const offsets = await admin.fetchTopicOffsets(topic)
+  return offsets.find((p) => p.partition === partition)?.low ?? '0'
+}
+
+/** Writes tombstones for these ids, as the worker (or an operator) would release them. */
+export async function tombstone(producer: Producer, scenario: Scenario, inputs: RetryInput[]): Promise<void> {
+  const messages = inputs.map((input) => {
+    const source = { topic: scenario.topics.source, partition: input.partition ?? 0, offset: String(input.offset) }
+    return buildTombstone({ partition: source.partition, id: messageId(source), groupKey: input.key === null ? null : Buffer.from(input.key), consumerGroup: scenario.groupId })
+  })
+  await producer.send({ topic: scenario.topics.redirect, acks: -1, messages })
 }
 
 export function header(message: KafkaMessage, name: string): string | undefined {

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Kafka, Producer } from 'kafkajs'
-import { ApiKeys, KafkaErrorCodes, fastConsumerConfig, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
+import { ApiKeys, KafkaErrorCodes, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
 import { committedOffset, createScenario, recordingHandler, redirect, testWorker } from '../test-support/harness.js'
 import { noopLogger } from '@detour/core'
 import type { RetryWorker } from './retry-worker.js'
@@ -45,9 +45,10 @@ describe('backpressure', () => {
     const recorder = recordingHandler((call) => {
       if (call.id === a0) throw new Error('downstream rejects a0')
     })
-    const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler, maxAttempts: 1, maxBufferedMessages: 4 }))
-    const pausedAt: number[] = []
-    worker.on('resolved', () => pausedAt.push(worker.stats().pausedPartitions))
+    // The pauses and resumes, as the worker logs them.
+    const infos: string[] = []
+    const logger = { ...noopLogger, info: (message: string) => void infos.push(message) }
+    const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler, maxAttempts: 1, maxBufferedMessages: 4, logger }))
     await worker.start()
     await waitFor(() => worker.heldGroups().length === 1, 'a0 to be held', 10_000)
     expect(worker.stats()).toMatchObject({ buffered: 3, pausedPartitions: 0 })
@@ -66,20 +67,52 @@ describe('backpressure', () => {
     await waitFor(() => worker.stats().buffered === 3, 'b3 to resolve', 5000)
     const [b4] = await redirect(producer, scenario, [{ partition: 0, offset: 4, key: 'b' }])
     await waitFor(() => recorder.calls.some((c) => c.id === b4), 'b4 behind a paused-then-resumed partition', 10_000)
-    expect(pausedAt.some((n) => n > 0)).toBe(true)
+    expect(infos.filter((m) => m.startsWith('Buffer full; pausing')).length).toBeGreaterThanOrEqual(2)
+    expect(infos.filter((m) => m.startsWith('Buffer drained; resuming')).length).toBeGreaterThanOrEqual(2)
 
     // Group a still waits, and the commit of partition 0 stays at the held record.
     expect(recorder.calls.filter((c) => c.key === 'a').map((c) => c.id)).toEqual([a0])
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry, 1)) === '2', 'commit of partition 1', 5000)
-    expect(await committedOffset(admin, worker.options.groupId, scenario.topics.retry, 0)).toBe('0')
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry, 1)) === '2', 'commit of partition 1', 5000)
+    expect(await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry, 0)).toBe('0')
 
     // Releasing the held group lets the rest of it run in order.
     expect(await worker.releaseHeld(a0!)).toMatchObject({ released: true })
     await waitFor(() => recorder.calls.filter((c) => c.key === 'a').length === 3, 'a1 and a2 after the release', 10_000)
     expect(recorder.calls.filter((c) => c.key === 'a').map((c) => c.id)).toEqual([a0, a1, a2])
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry, 0)) === '5', 'final commit of partition 0', 5000)
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry, 0)) === '5', 'final commit of partition 0', 5000)
     expect(worker.stats()).toMatchObject({ buffered: 0, pausedPartitions: 0 })
   })
+})
+
+// Failing heartbeats are injected at the protocol level: the embedded broker only.
+describe('backpressure across consumer restarts', () => {
+  let broker: TestBroker
+  let kafka: Kafka
+  let producer: Producer
+  let admin: Admin
+  const workers: RetryWorker[] = []
+
+  beforeAll(async () => {
+    broker = await startBroker({ needs: ['fault-injection'] })
+    kafka = testKafka(broker)
+    producer = kafka.producer()
+    admin = kafka.admin()
+    await Promise.all([producer.connect(), admin.connect()])
+  })
+
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((worker) => worker.stop({ timeoutMs: 1000 })))
+  })
+
+  afterAll(async () => {
+    await Promise.all([producer?.disconnect(), admin?.disconnect()])
+    await broker?.stop()
+  })
+
+  function track(worker: RetryWorker): RetryWorker {
+    workers.push(worker)
+    return worker
+  }
 
   it('keeps a partition paused for the buffer paused after kafkajs restarts the crashed consumer', async () => {
     const scenario = await createScenario(broker, 2)
@@ -89,7 +122,7 @@ describe('backpressure', () => {
       if (call.key === 'a' || call.key === 'b') return new Promise<void>((resolve) => gates.push(resolve))
     })
     // Few kafkajs retries: failing heartbeats soon crash the consumer, and kafkajs restarts it (a new group session).
-    const consumerConfig = { ...fastConsumerConfig, sessionTimeout: 2000, rebalanceTimeout: 2000, heartbeatInterval: 300, retry: { retries: 2, initialRetryTime: 100 } }
+    const consumerConfig = { ...broker.consumerTiming, retry: { retries: 2, initialRetryTime: 100 } }
     const warnings: string[] = []
     const logger = { ...noopLogger, warn: (message: string) => void warnings.push(message) }
     const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler, maxBufferedMessages: 2, consumerConfig, logger }))
@@ -104,7 +137,7 @@ describe('backpressure', () => {
 
     // Partition 1 delivers x0 over the bound: it is paused too; x0 resolves and is committed, but the buffer stays full.
     await redirect(producer, scenario, [{ partition: 1, offset: 0, key: 'x' }])
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry, 1)) === '1', 'x0 to be committed', 10_000)
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry, 1)) === '1', 'x0 to be committed', 10_000)
     expect(worker.stats()).toMatchObject({ pausedPartitions: 2, buffered: 2 })
     // Records that arrive now on partition 1 stay in Kafka.
     await redirect(producer, scenario, [

@@ -1,12 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { logLevel, type Admin, type Kafka, type Producer } from 'kafkajs'
 import { noopLogger } from '@detour/core'
-import { ApiKeys, KafkaErrorCodes, fastConsumerConfig, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
+import { ApiKeys, KafkaErrorCodes, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
 import { committedOffset, createScenario, recordingHandler, redirect, testWorker } from '../test-support/harness.js'
 import type { RetryWorker } from './retry-worker.js'
 
-// Its own broker: the fault injection below leaves per-broker entries behind on the brokers that are not the
-// group coordinator, and they must not slow down other suites.
+// Failing heartbeats and delayed LeaveGroups are injected at the protocol level: the embedded broker (its own,
+// since the injection leaves per-broker entries behind on the brokers that are not the group coordinator).
 describe('stopping while the consumer has crashed', () => {
   let broker: TestBroker
   let kafka: Kafka
@@ -15,7 +15,7 @@ describe('stopping while the consumer has crashed', () => {
   const workers: RetryWorker[] = []
 
   beforeAll(async () => {
-    broker = await startBroker()
+    broker = await startBroker({ needs: ['fault-injection'] })
     kafka = testKafka(broker)
     producer = kafka.producer()
     admin = kafka.admin()
@@ -54,7 +54,7 @@ describe('stopping while the consumer has crashed', () => {
       if (call.id === ids[1]) return new Promise<void>((resolve) => (open = resolve))
     })
     // Few kafkajs retries, so that failing heartbeats soon crash the consumer.
-    const consumerConfig = { ...fastConsumerConfig, retry: { retries: 2, initialRetryTime: 100 } }
+    const consumerConfig = { ...broker.consumerTiming, retry: { retries: 2, initialRetryTime: 100 } }
     const warnings: string[] = []
     const worker = testWorker(kafkaClient, broker, scenario, {
       handler: recorder.handler,
@@ -63,9 +63,9 @@ describe('stopping while the consumer has crashed', () => {
     })
     workers.push(worker)
     await worker.start()
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '1', 'a0 to be committed', 10_000)
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)) === '1', 'a0 to be committed', 10_000)
     await waitFor(() => recorder.calls.length === 2, 'b1 to start', 5000)
-    return { worker, warnings, open: () => open(), ids, groupId: worker.options.groupId, retryTopic: scenario.topics.retry, calls: () => recorder.calls.map((c) => c.id) }
+    return { worker, warnings, open: () => open(), ids, groupId: worker.options.workerGroupId, retryTopic: scenario.topics.retry, calls: () => recorder.calls.map((c) => c.id) }
   }
 
   async function crashThroughHeartbeats(crashed: () => boolean): Promise<void> {

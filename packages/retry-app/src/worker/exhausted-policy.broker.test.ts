@@ -1,9 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Kafka, Producer } from 'kafkajs'
-import { fastConsumerConfig, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
+import { sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
 import { startHttpServer, type RunningHttpServer } from '../http/http-server.js'
 import {
   committedOffset,
+  committedWithMetadata,
   createScenario,
   header,
   metricValue,
@@ -44,8 +45,8 @@ describe('exhausted retries', () => {
     return worker
   }
 
-  async function serve(worker: RetryWorker): Promise<RunningHttpServer> {
-    const http = await startHttpServer({ port: 0, host: '127.0.0.1', registry: worker.registry, worker })
+  async function serve(worker: RetryWorker, adminToken?: string): Promise<RunningHttpServer> {
+    const http = await startHttpServer({ port: 0, host: '127.0.0.1', registry: worker.registry, worker, adminToken })
     cleanup.push(() => http.close())
     return http
   }
@@ -82,7 +83,7 @@ describe('exhausted retries', () => {
     const ofA = tombstones.filter((t) => t.message.key!.toString().startsWith('a|')).map((t) => header(t.message, 'detour-id'))
     expect(ofA).toEqual([a1, a2])
     expect(tombstones.map((t) => header(t.message, 'detour-id')).sort()).toEqual([b0, a1, a2, b3].sort())
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '4', 'commit past the released group', 5000)
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)) === '4', 'commit past the released group', 5000)
     expect(await metricValue(worker.registry, 'detour_retry_retries_exhausted_total')).toBe(1)
     expect(await metricValue(worker.registry, 'detour_retry_dead_lettered_total', { reason: 'exhausted' })).toBe(1)
     expect(await metricValue(worker.registry, 'detour_retry_held_groups')).toBe(0)
@@ -113,10 +114,10 @@ describe('exhausted retries', () => {
     await waitFor(() => held.length === 1, 'the held event', 5000)
     // Group b flows; a2 waits behind the held a1; the commit stays at a1 (retry offset 1).
     await waitFor(() => recorder.calls.some((c) => c.id === b3), 'group b', 5000)
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '1', 'commit up to the held record', 5000)
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)) === '1', 'commit up to the held record', 5000)
     await sleep(500)
     expect(recorder.calls.map((c) => c.id)).not.toContain(a2)
-    expect(await committedOffset(admin, worker.options.groupId, scenario.topics.retry)).toBe('1')
+    expect(await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)).toBe('1')
     let redirectTopic = await readRecords(kafka, scenario.topics.redirect, 6)
     expect(redirectTopic.filter((r) => r.message.value === null).map((r) => header(r.message, 'detour-id')).sort()).toEqual([b0, b3].sort())
 
@@ -128,10 +129,15 @@ describe('exhausted retries', () => {
     const metrics = await (await fetch(`${http.url}/metrics`)).text()
     expect(metrics).toMatch(/^detour_retry_held_groups 1$/m)
 
-    const unknown = await fetch(`${http.url}/groups/release`, { method: 'POST', body: JSON.stringify({ id: 'nope/0/0' }) })
+    const json = { 'content-type': 'application/json' }
+    const unknown = await fetch(`${http.url}/groups/release`, { method: 'POST', headers: json, body: JSON.stringify({ id: 'nope/0/0' }) })
     expect(unknown.status).toBe(404)
-    const badBody = await fetch(`${http.url}/groups/release`, { method: 'POST', body: 'not json' })
+    const badBody = await fetch(`${http.url}/groups/release`, { method: 'POST', headers: json, body: 'not json' })
     expect(badBody.status).toBe(400)
+    // A form post (what a cross-site page can send without a preflight) changes nothing.
+    const form = await fetch(`${http.url}/groups/release`, { method: 'POST', body: JSON.stringify({ id: a1 }) })
+    expect(form.status).toBe(415)
+    expect(worker.heldGroups()).toHaveLength(1)
     const response = await fetch(`${http.url}/groups/release`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: a1 }) })
     expect(response.status).toBe(200)
     expect(await response.json()).toMatchObject({ released: true, group: { id: a1 } })
@@ -140,7 +146,7 @@ describe('exhausted retries', () => {
     redirectTopic = await readRecords(kafka, scenario.topics.redirect, 8)
     const ofA = redirectTopic.filter((r) => r.message.value === null && r.message.key!.toString().startsWith('a|'))
     expect(ofA.map((r) => header(r.message, 'detour-id'))).toEqual([a1, a2])
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '4', 'the final commit', 5000)
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)) === '4', 'the final commit', 5000)
     expect(await (await fetch(`${http.url}/groups/held`)).json()).toEqual([])
     expect(await metricValue(worker.registry, 'detour_retry_held_groups')).toBe(0)
     expect(recorder.attemptsOf(a1!)).toBe(2)
@@ -156,13 +162,16 @@ describe('exhausted retries', () => {
     const first = recordingHandler((call) => {
       if (call.id === a0 && !healthy) throw new Error('downstream down')
     })
-    // A short session: the embedded broker lets a new member in only after about the old member's session timeout.
-    const consumerConfig = { ...fastConsumerConfig, sessionTimeout: 2000, rebalanceTimeout: 2000, heartbeatInterval: 300 }
+    const consumerConfig = broker.consumerTiming
     const worker = testWorker(kafka, broker, scenario, { handler: first.handler, maxAttempts: 2, consumerConfig })
     await worker.start()
     await waitFor(() => worker.heldGroups().length === 1, 'the group to be held', 10_000)
     expect(await worker.stop()).toEqual({ clean: true, abandoned: 0 })
-    expect(await committedOffset(admin, worker.options.groupId, scenario.topics.retry)).toBe('0')
+    // Committed at the held record, and released: the next worker starts at once.
+    expect(await committedWithMetadata(admin, worker.options.workerGroupId, scenario.topics.retry)).toEqual({
+      offset: '0',
+      metadata: `detour:owner=${worker.instanceId};state=released`,
+    })
     expect(first.calls.map((c) => c.id)).toEqual([a0, a0])
 
     healthy = true
@@ -174,7 +183,7 @@ describe('exhausted retries', () => {
     await waitFor(() => ready && restarted.ready, 'the ready event', 10_000)
     await waitFor(() => second.calls.length === 2, 'both messages after the restart', 10_000)
     expect(second.calls.map((c) => c.id)).toEqual([a0, a1])
-    await waitFor(async () => (await committedOffset(admin, restarted.options.groupId, scenario.topics.retry)) === '2', 'the commit', 5000)
+    await waitFor(async () => (await committedOffset(admin, restarted.options.workerGroupId, scenario.topics.retry)) === '2', 'the commit', 5000)
   })
 
   it('exhausts on maxRetryDurationMs before maxAttempts', async () => {

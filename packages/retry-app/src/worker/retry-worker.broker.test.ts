@@ -10,6 +10,7 @@ import {
   readRecords,
   recordingHandler,
   redirect,
+  retryOnly,
   testWorker,
 } from '../test-support/harness.js'
 import type { RetryWorker } from './retry-worker.js'
@@ -62,12 +63,12 @@ describe('retry worker', () => {
 
     // While a1 backs off, group b completes and the commit stops at a1 (retry offset 1).
     await waitFor(() => recorder.calls.filter((c) => c.key === 'b').length === 3, 'group b to complete', 10_000)
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '1', 'commit at the backing-off record', 5000)
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)) === '1', 'commit at the backing-off record', 5000)
     expect(recorder.calls.map((c) => c.id)).toEqual([b0, a1, b2, b4])
     expect(recorder.attemptsOf(a1)).toBe(1)
     expect(worker.stats().partitions[0]).toMatchObject({ commitOffset: '1', buffered: 2 })
     await sleep(300)
-    expect(await committedOffset(admin, worker.options.groupId, scenario.topics.retry)).toBe('1')
+    expect(await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)).toBe('1')
 
     await waitFor(() => recorder.calls.length === 6, 'a1 retried and a3 run', 10_000)
     const order = recorder.calls.map((c) => c.id)
@@ -76,7 +77,7 @@ describe('retry worker', () => {
     expect(secondA1!.at - firstA1!.at).toBeGreaterThanOrEqual(1400)
     const lastB = recorder.calls.find((c) => c.id === b4)!
     expect(lastB.at).toBeLessThan(secondA1!.at)
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '5', 'final commit', 5000)
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)) === '5', 'final commit', 5000)
     expect(ids).toContain(a3)
   })
 
@@ -122,27 +123,29 @@ describe('retry worker', () => {
     expect(recorder.calls.find((c) => c.id === ids[4])).toMatchObject({ partition: 1, offset: '9' })
     expect(await metricValue(worker.registry, 'detour_retry_tombstones_written_total')).toBe(5)
     expect(await metricValue(worker.registry, 'detour_retry_retries_succeeded_total', { topic: scenario.topics.source })).toBe(5)
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry, 1)) === '2', 'commit of partition 1', 5000)
-    expect(await committedOffset(admin, worker.options.groupId, scenario.topics.retry, 0)).toBe('3')
+    // Both partitions end committed past their last record (each in its own time: commits follow resolutions).
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry, 1)) === '2', 'commit of partition 1', 5000)
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry, 0)) === '3', 'commit of partition 0', 5000)
   })
 
   it('handles a duplicate id once and writes its tombstone again (queued behind the first copy, or arriving later)', async () => {
     const scenario = await createScenario(broker)
     const recorder = recordingHandler(() => sleep(100))
     const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler }))
-    // Two copies of the same id in one batch (the main app crashed between its writes and its commit).
+    // Two copies of the same id in one batch: the main app crashed between its retry write and its commit,
+    // and its resumed hand-off wrote the retry record again (the redirect record once).
     const [x] = await redirect(producer, scenario, [{ offset: 5, key: 'k' }])
-    await redirect(producer, scenario, [{ offset: 5, key: 'k' }])
+    await retryOnly(producer, scenario, [{ offset: 5, key: 'k' }])
     await worker.start()
     await waitFor(async () => (await metricValue(worker.registry, 'detour_retry_duplicates_skipped_total')) === 1, 'the duplicate to be skipped', 10_000)
-    // A third copy arriving after the id completed.
-    await redirect(producer, scenario, [{ offset: 5, key: 'k' }])
+    // A third copy arriving after the id was resolved.
+    await retryOnly(producer, scenario, [{ offset: 5, key: 'k' }])
     await waitFor(async () => (await metricValue(worker.registry, 'detour_retry_duplicates_skipped_total')) === 2, 'the late duplicate', 10_000)
     expect(recorder.calls.map((c) => c.id)).toEqual([x])
-    const redirectTopic = await readRecords(kafka, scenario.topics.redirect, 3 + 3)
+    const redirectTopic = await readRecords(kafka, scenario.topics.redirect, 1 + 3)
     const tombstones = redirectTopic.filter((r) => r.message.value === null)
     expect(tombstones.map((t) => header(t.message, 'detour-id'))).toEqual([x, x, x])
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '3', 'commit past the duplicates', 5000)
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)) === '3', 'commit past the duplicates', 5000)
   })
 
   it('dead-letters malformed records with reason malformed and keeps processing', async () => {
@@ -151,7 +154,7 @@ describe('retry worker', () => {
       topic: scenario.topics.retry,
       messages: [
         { partition: 0, key: 'foreign', value: 'no headers at all' },
-        { partition: 0, key: 'k', value: 'garbled', headers: { 'detour-id': 'not-an-id', 'detour-consumer-group': scenario.consumerGroup } },
+        { partition: 0, key: 'k', value: 'garbled', headers: { 'detour-id': 'not-an-id', 'detour-consumer-group': scenario.groupId } },
       ],
     })
     const [good] = await redirect(producer, scenario, [{ offset: 3, key: 'k' }])
@@ -174,7 +177,7 @@ describe('retry worker', () => {
     expect(header(dlt[1]!.message, 'detour-component')).toBe('retry-worker')
     await waitFor(() => recorder.calls.length === 1, 'the valid record after the malformed ones', 10_000)
     expect(recorder.calls[0]!.id).toBe(good)
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '3', 'commit past the malformed records', 5000)
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)) === '3', 'commit past the malformed records', 5000)
     expect(await metricValue(worker.registry, 'detour_retry_dead_lettered_total', { reason: 'malformed' })).toBe(2)
   })
 
@@ -242,44 +245,9 @@ describe('retry worker', () => {
     // The failure counts as transient (the default for an unknown error): retried, then the group goes on.
     await waitFor(() => recorder.calls.length === 3, 'the retry and the next message of the group', 10_000)
     expect(recorder.calls.map((c) => c.id)).toEqual([first, first, second])
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '2', 'the commit', 5000)
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)) === '2', 'the commit', 5000)
     const tombstones = (await readRecords(kafka, scenario.topics.redirect, 4)).filter((r) => r.message.value === null)
     expect(tombstones.map((t) => header(t.message, 'detour-id'))).toEqual([first, second])
-  })
-
-  it('writes a dead letter without its value when the broker rejects it as too large', async () => {
-    const scenario = await createScenario(broker)
-    const [id] = await redirect(producer, scenario, [{ offset: 1, key: 'k', value: 'big payload' }])
-    const recorder = recordingHandler(() => {
-      throw new UnprocessableMessageError('nope')
-    })
-    const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler }))
-    // The worker's first produce request is this dead letter.
-    broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.MESSAGE_TOO_LARGE])
-    await worker.start()
-    const [dead] = await readRecords(kafka, scenario.topics.error, 1)
-    expect(header(dead!.message, 'detour-id')).toBe(id)
-    expect(header(dead!.message, 'detour-reason')).toBe('unprocessable')
-    expect(dead!.message.value).toBeNull()
-    expect(header(dead!.message, 'x-trace')).toBeUndefined()
-    await waitFor(async () => (await metricValue(worker.registry, 'detour_retry_tombstones_written_total')) === 1, 'the tombstone', 5000)
-  })
-
-  it('retries a failed tombstone write until it is acknowledged before committing', async () => {
-    const scenario = await createScenario(broker)
-    const [id] = await redirect(producer, scenario, [{ offset: 1, key: 'k' }])
-    const recorder = recordingHandler()
-    const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler, producerConfig: { retry: { retries: 0 } } }))
-    const errors: Error[] = []
-    worker.on('error', (error) => errors.push(error))
-    broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.NOT_ENOUGH_REPLICAS, KafkaErrorCodes.NOT_ENOUGH_REPLICAS])
-    await worker.start()
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '1', 'the commit after the tombstone', 10_000)
-    expect(await metricValue(worker.registry, 'detour_retry_hand_off_failures_total', { target: 'tombstone' })).toBe(2)
-    expect(errors.map((e) => e.name)).toEqual(['DetourHandOffError', 'DetourHandOffError'])
-    const tombstones = (await readRecords(kafka, scenario.topics.redirect, 2)).filter((r) => r.message.value === null)
-    expect(tombstones.map((t) => header(t.message, 'detour-id'))).toEqual([id])
-    expect(recorder.calls).toHaveLength(1)
   })
 
   it('bounds concurrent handlers with maxInFlight and pauses partitions when the buffer is full', async () => {
@@ -308,7 +276,7 @@ describe('retry worker', () => {
       const expected = ids.filter((_, i) => i % 6 === g)
       expect(recorder.calls.filter((c) => c.key === `k${g}`).map((c) => c.id)).toEqual(expected)
     }
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '30', 'the final commit', 5000)
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)) === '30', 'the final commit', 5000)
     expect(worker.stats()).toMatchObject({ buffered: 0, inFlight: 0, pausedPartitions: 0 })
     expect(await metricValue(worker.registry, 'detour_retry_buffered_messages')).toBe(0)
     expect(await metricValue(worker.registry, 'detour_retry_in_flight')).toBe(0)
@@ -340,7 +308,7 @@ describe('retry worker', () => {
     expect(worker.state).toBe('stopped')
     release()
     // Offset 0 (a) resolved; offset 1 (the stuck b) is where a restart begins.
-    expect(await committedOffset(admin, worker.options.groupId, scenario.topics.retry)).toBe('1')
+    expect(await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)).toBe('1')
     expect(recorder.calls.map((c) => c.id)).toEqual([done, stuck])
   })
 
@@ -354,8 +322,75 @@ describe('retry worker', () => {
     const result = await worker.stop({ timeoutMs: 5000 })
     expect(result).toEqual({ clean: true, abandoned: 0 })
     expect(recorder.calls.map((c) => c.id)).toEqual([slow])
-    expect(await committedOffset(admin, worker.options.groupId, scenario.topics.retry)).toBe('1')
+    expect(await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)).toBe('1')
     const tombstones = (await readRecords(kafka, scenario.topics.redirect, 2)).filter((r) => r.message.value === null)
     expect(tombstones.map((t) => header(t.message, 'detour-id'))).toEqual([slow])
+  })
+})
+
+// Protocol-level faults exist only in the embedded broker.
+describe('retry worker hand-off faults', () => {
+  let broker: TestBroker
+  let kafka: Kafka
+  let producer: Producer
+  let admin: Admin
+  const workers: RetryWorker[] = []
+
+  beforeAll(async () => {
+    broker = await startBroker({ needs: ['fault-injection'] })
+    kafka = testKafka(broker)
+    producer = kafka.producer()
+    admin = kafka.admin()
+    await Promise.all([producer.connect(), admin.connect()])
+  })
+
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((worker) => worker.stop({ timeoutMs: 1000 })))
+  })
+
+  afterAll(async () => {
+    await Promise.all([producer?.disconnect(), admin?.disconnect()])
+    await broker?.stop()
+  })
+
+  function track(worker: RetryWorker): RetryWorker {
+    workers.push(worker)
+    return worker
+  }
+
+  it('writes a dead letter without its value when the broker rejects it as too large', async () => {
+    const scenario = await createScenario(broker)
+    const [id] = await redirect(producer, scenario, [{ offset: 1, key: 'k', value: 'big payload' }])
+    const recorder = recordingHandler(() => {
+      throw new UnprocessableMessageError('nope')
+    })
+    const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler }))
+    // The worker's first produce request is this dead letter.
+    broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.MESSAGE_TOO_LARGE])
+    await worker.start()
+    const [dead] = await readRecords(kafka, scenario.topics.error, 1)
+    expect(header(dead!.message, 'detour-id')).toBe(id)
+    expect(header(dead!.message, 'detour-reason')).toBe('unprocessable')
+    expect(dead!.message.value).toBeNull()
+    expect(header(dead!.message, 'x-trace')).toBeUndefined()
+    await waitFor(async () => (await metricValue(worker.registry, 'detour_retry_tombstones_written_total')) === 1, 'the tombstone', 5000)
+  })
+
+  it('retries a failed tombstone write until it is acknowledged before committing', async () => {
+    const scenario = await createScenario(broker)
+    const [id] = await redirect(producer, scenario, [{ offset: 1, key: 'k' }])
+    const recorder = recordingHandler()
+    // The producer is idempotent, so kafkajs retries each send at least once: 4 errors fail 2 sends.
+    const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler, producerConfig: { retry: { retries: 1, initialRetryTime: 10 } } }))
+    const errors: Error[] = []
+    worker.on('error', (error) => errors.push(error))
+    broker.injectErrors(ApiKeys.Produce, Array.from({ length: 4 }, () => KafkaErrorCodes.NOT_ENOUGH_REPLICAS))
+    await worker.start()
+    await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)) === '1', 'the commit after the tombstone', 10_000)
+    expect(await metricValue(worker.registry, 'detour_retry_hand_off_failures_total', { target: 'tombstone' })).toBe(2)
+    expect(errors.map((e) => e.name)).toEqual(['DetourHandOffError', 'DetourHandOffError'])
+    const tombstones = (await readRecords(kafka, scenario.topics.redirect, 2)).filter((r) => r.message.value === null)
+    expect(tombstones.map((t) => header(t.message, 'detour-id'))).toEqual([id])
+    expect(recorder.calls).toHaveLength(1)
   })
 })

@@ -76,18 +76,36 @@ export function mainAppRecords(scenario: Scenario, input: RetryInput): { id: str
   return { id, redirect, retry }
 }
 
+/**
+ * `producer.send`, again while the broker does not know the fresh topic's partitions yet (a topic created a
+ * moment ago: "This server does not host this topic-partition" until the leader is known everywhere).
+ */
+export async function send(producer: Producer, topic: string, messages: Message[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await producer.send({ topic, acks: -1, messages })
+      return
+    } catch (error) {
+      const type = (error as { type?: unknown }).type
+      const fresh = type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE' || type === 'NOT_LEADER_OR_FOLLOWER'
+      if (!fresh || attempt >= 30) throw error
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+}
+
 /** Simulates the main app: writes the redirect records, then the retry records. Returns the ids. */
 export async function redirect(producer: Producer, scenario: Scenario, inputs: RetryInput[]): Promise<string[]> {
   const records = inputs.map((input) => mainAppRecords(scenario, input))
-  await producer.send({ topic: scenario.topics.redirect, acks: -1, messages: records.map((r) => r.redirect) })
-  await producer.send({ topic: scenario.topics.retry, acks: -1, messages: records.map((r) => r.retry) })
+  await send(producer, scenario.topics.redirect, records.map((r) => r.redirect))
+  await send(producer, scenario.topics.retry, records.map((r) => r.retry))
   return records.map((r) => r.id)
 }
 
 /** Writes only the retry records (a main app resuming a hand-off whose redirect record was acknowledged). */
 export async function retryOnly(producer: Producer, scenario: Scenario, inputs: RetryInput[]): Promise<string[]> {
   const records = inputs.map((input) => mainAppRecords(scenario, input))
-  await producer.send({ topic: scenario.topics.retry, acks: -1, messages: records.map((r) => r.retry) })
+  await send(producer, scenario.topics.retry, records.map((r) => r.retry))
   return records.map((r) => r.id)
 }
 
@@ -178,7 +196,7 @@ export async function tombstone(producer: Producer, scenario: Scenario, inputs: 
     const source = { topic: scenario.topics.source, partition: input.partition ?? 0, offset: String(input.offset) }
     return buildTombstone({ partition: source.partition, id: messageId(source), groupKey: input.key === null ? null : Buffer.from(input.key), consumerGroup: scenario.groupId })
   })
-  await producer.send({ topic: scenario.topics.redirect, acks: -1, messages })
+  await send(producer, scenario.topics.redirect, messages)
 }
 
 export function header(message: KafkaMessage, name: string): string | undefined {

@@ -176,7 +176,8 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
         purgeFailed: (topic) => this.metrics.purgeFailures.inc({ topic }),
         deletedUnread: (topic, records) => this.metrics.deletedUnread.inc({ topic }, Number(records)),
       },
-      onDeletedUnread: (error) => this.emit('error', error),
+      // Logged by the retention already: only listeners are told.
+      onDeletedUnread: (error) => this.emitLazy('error', () => [error]),
     })
     this.held = new HeldGroups((delta) => this.metrics.heldGroups.inc(delta))
     this.buffer = new BufferGate({
@@ -840,7 +841,7 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
   /** Logs a background failure and reports it to `error` listeners (never an unhandled rejection). */
   private reportError(message: string, error: unknown, fields: LogFields = {}): void {
     this.logger.error(message, { ...fields, error })
-    this.emit('error', error instanceof Error ? error : new Error(String(error)))
+    this.emitLazy('error', () => [error instanceof Error ? error : new Error(String(error))])
   }
 }
 

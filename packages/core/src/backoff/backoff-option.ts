@@ -28,10 +28,10 @@ export function resolveBackoff(option: BackoffOption): BackoffFn {
   switch (option.type) {
     case 'exponential': {
       const { type: _type, ...settings } = option
-      return exponentialBackoff(settings)
+      return checked(exponentialBackoff(settings))
     }
     case 'constant':
-      return constantBackoff(option.delayMs)
+      return checked(constantBackoff(option.delayMs))
     default:
       throw new DetourConfigError(
         'backoff.type',
@@ -43,7 +43,7 @@ export function resolveBackoff(option: BackoffOption): BackoffFn {
 /** The longest delay a Node.js timer supports (about 24.8 days); longer ones would fire at once. */
 export const MAX_TIMER_DELAY_MS = 2_147_483_647
 
-/** Guards a user backoff function: a negative or NaN delay becomes 0, a huge one the timer maximum. */
+/** Guards a backoff function: a negative or NaN delay becomes 0, a huge one the timer maximum. */
 function checked(fn: BackoffFn): BackoffFn {
   return (failedAttempts) => {
     const delay = fn(failedAttempts)

@@ -138,18 +138,24 @@ export class RedirectPartitionDecoder {
     }
     const headers = message.headers
     if (headers !== undefined) {
+      // kafkajs delivers a header without a value as null: anything but a string or bytes goes to the full decoder.
       const id = headers[DetourHeaders.ID]
       if (id !== undefined) {
-        const value = Array.isArray(id) ? id[0] : id
-        if (value === undefined) return undefined
-        const matches = typeof value === 'string' ? value === key.toString('latin1', idStart) : key.subarray(idStart).equals(value)
-        if (!matches) return undefined
+        const value: unknown = Array.isArray(id) ? id[0] : id
+        if (typeof value === 'string') {
+          if (value !== key.toString('latin1', idStart)) return undefined
+        } else if (!Buffer.isBuffer(value) || !key.subarray(idStart).equals(value)) {
+          return undefined
+        }
       }
       const group = headers[DetourHeaders.CONSUMER_GROUP]
       if (group !== undefined) {
-        const value = Array.isArray(group) ? group[0] : group
-        if (value === undefined) return undefined
-        if (!(typeof value === 'string' ? Buffer.from(value, 'utf8').equals(this.group) : this.group.equals(value))) return undefined
+        const value: unknown = Array.isArray(group) ? group[0] : group
+        if (typeof value === 'string') {
+          if (!Buffer.from(value, 'utf8').equals(this.group)) return undefined
+        } else if (!Buffer.isBuffer(value) || !this.group.equals(value)) {
+          return undefined
+        }
       }
     }
     return {

@@ -28,7 +28,11 @@ export class SafeEmitter<T extends EventMap<T>> extends EventEmitter {
   override emit(event: string | symbol, ...args: unknown[]): boolean {
     const name = String(event)
     const listeners = this.rawListeners(event) as Array<(...a: unknown[]) => unknown>
-    if (listeners.length === 0) return false
+    if (listeners.length === 0) {
+      // An `error` nobody listens to is not dropped silently (Node would throw it): it goes to the log.
+      if (name === 'error') this.onListenerError(args[0], 'error')
+      return false
+    }
     for (const listener of listeners) {
       try {
         const result = listener.apply(this, args)

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Admin, Consumer, ConsumerConfig, IHeaders, Kafka } from 'kafkajs'
-import { RedirectPartitionDecoder } from '../codec/redirect-codec.js'
+import { RedirectPartitionDecoder, type RedirectUpdate } from '../codec/redirect-codec.js'
 import { DetourStoppingError, DetourTimeoutError } from '../errors/index.js'
 import { noopLogger, type Logger } from '../logging/logger.js'
 import type { DetourTopics } from '../model/topic-names.js'
@@ -283,7 +283,12 @@ export class RedirectFollower {
         // Offsets below the position were applied already (a replay after the consumer was replaced); on
         // the first pass the position is 0 and the BigInt parse is skipped.
         if (from > 0n && BigInt(message.offset) < from) continue
-        let update = decoder.decodeFast(message)
+        let update: RedirectUpdate | undefined
+        try {
+          update = decoder.decodeFast(message)
+        } catch {
+          update = undefined
+        }
         if (update === undefined) {
           let decoded
           try {
@@ -327,6 +332,7 @@ export class RedirectFollower {
   waitForPosition(sourceTopic: string, partition: number, target: bigint, options: WaitOptions = {}): Promise<void> {
     const progress = this.slot(sourceTopic, partition)
     if (progress.position >= target) return Promise.resolve()
+    if (this.currentState === 'stopped') return Promise.reject(new DetourStoppingError('The redirect follower stopped'))
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined
       const cleanup = (): void => {
@@ -359,7 +365,7 @@ export class RedirectFollower {
           cleanup()
           reject(
             new DetourTimeoutError(
-              `The redirect follower did not reach offset ${target} of the redirect partition of ${sourceTopic}/${partition} within ${options.timeoutMs} ms (at ${progress.position}; ${this.running ? 'running' : this.currentState})`,
+              `The redirect follower did not reach offset ${target} of the redirect partition of ${sourceTopic}/${partition} within ${options.timeoutMs} ms (at ${progress.position}; ${this.running ? 'running' : this.currentState === 'running' ? 'not joined' : this.currentState})`,
             ),
           )
         }, options.timeoutMs)

@@ -124,7 +124,8 @@ async function checkSettings(options: ProvisionOptions, logger: Logger): Promise
       )
     }
   }
-  if (problems.length === 0) return
-  if (strict) throw problems[0]
+  const [first] = problems
+  if (first === undefined) return
+  if (strict) throw first
   for (const problem of problems) logger.warn(`${problem.message} (checkTopicSettings is off: going on)`, { topic: problem.topic })
 }

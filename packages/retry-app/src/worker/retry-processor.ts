@@ -89,6 +89,11 @@ export class RetryProcessor {
     private readonly parts: RetryProcessorParts,
   ) {}
 
+  /** Handlers running now (timed-out ones that have not returned included). */
+  get inFlight(): number {
+    return this.parts.limiter.inUse
+  }
+
   /** Never rejects with an abort: a shutdown or revocation ends in `{ kind: 'stopped' }`. */
   async process(entry: RetryEntry, context: ProcessContext): Promise<ProcessOutcome> {
     try {

@@ -13,11 +13,7 @@ import {
   createFollowerMetrics,
   describeError,
   displayGroupKey,
-  isRebalanceError,
-  parseTopicPartitionKey,
   provisionTopics,
-  topicPartitionKey,
-  type DetourTopics,
   type LifecycleState,
   type LogFields,
   type Logger,
@@ -25,35 +21,31 @@ import {
   type TopicPartition,
 } from '@detour/core'
 import { RetryMetrics } from '../metrics/retry-metrics.js'
-import { isAbortError, sleep } from './abort.js'
+import { isAbortError } from './abort.js'
 import { BufferGate } from './buffer-gate.js'
+import { CommitLoop } from './commit-loop.js'
 import { ConcurrencyLimiter } from './concurrency-limiter.js'
 import { ConsumerWatch } from './consumer-watch.js'
 import { HandOffWriter, type HandOffFailure } from './hand-off-writer.js'
 import { HeldGroups } from './held-groups.js'
-import { OffsetCommitter, type CommitTarget } from './offset-committer.js'
-import { PartitionScheduler } from './partition-scheduler.js'
+import { OffsetCommitter } from './offset-committer.js'
+import { PartitionAssignments } from './partition-assignments.js'
+import type { PartitionScheduler } from './partition-scheduler.js'
 import { Resolution } from './resolution.js'
 import { RetryRetention } from './retention.js'
-import { createRetryEntry, type RetryEntry } from './retry-entry.js'
+import type { RetryEntry } from './retry-entry.js'
 import { RetryProcessor, type ProcessOutcome } from './retry-processor.js'
 import { resolveOptions, type ResolvedRetryWorkerOptions, type RetryWorkerOptions } from './retry-worker-options.js'
 import { Takeover } from './takeover.js'
-import type { DeadLetteredEvent, HeldGroup, PartitionStats, ReleaseResult, ResolutionKind, RetryWorkerEvents, RetryWorkerStats, StopOptions } from './types.js'
-import { kafkaWorkerAdmin, type WorkerAdmin } from './worker-admin.js'
+import type { DeadLetteredEvent, HeldGroup, ReleaseResult, ResolutionKind, RetryWorkerEvents, RetryWorkerStats, StopOptions } from './types.js'
+import { kafkaWorkerAdmin } from './worker-admin.js'
 import { WorkTracker } from './work-tracker.js'
 
-/** A retry partition assigned to this worker. */
-interface AssignedPartition {
-  readonly scheduler: PartitionScheduler
-  readonly topics: DetourTopics
-  /** Resolves when the previous owner let go (or its time ran out); rejects (abort) when revoked first. */
-  readonly takenOver: Promise<void>
-  /** `waiting` until {@link takenOver}; `active` once attempts may run there. */
-  phase: 'waiting' | 'active'
-  /** Set once this instance committed its ownership (`state=active`) for the partition. */
-  claim: Promise<void> | undefined
-  claimed: boolean
+/** The kafkajs clients of a worker. */
+interface Clients {
+  readonly consumer: Consumer
+  readonly producer: Producer
+  readonly admin: Admin
 }
 
 /**
@@ -61,15 +53,15 @@ interface AssignedPartition {
  * handler again with backoff, keeps per-group order within each retry partition, and releases each
  * resolved id with a tombstone on the redirect topic.
  *
- * It orchestrates single-purpose parts, each behind a narrow interface: the {@link ConsumerWatch}
- * (rebalancing, restarts), the {@link Takeover} of newly assigned partitions, durable {@link Resolution}
- * (a redirect follower and its store), the {@link PartitionScheduler}s (per-group order, commit offsets),
- * the {@link RetryProcessor} (attempts), the {@link OffsetCommitter}, the {@link BufferGate} (memory bound)
- * and the {@link RetryRetention} (purging resolved records). Its own state is one {@link LifecycleState}.
+ * It orchestrates single-purpose parts, each behind a narrow interface and unit-tested with stand-ins:
+ * the {@link ConsumerWatch} (rebalancing, kafkajs restarts), the {@link PartitionAssignments} (takeover,
+ * claim and hand-over of partitions, their {@link PartitionScheduler}s), durable {@link Resolution} (a
+ * redirect follower and its store), the {@link RetryProcessor} (attempts), the {@link CommitLoop} over the
+ * {@link OffsetCommitter}, the {@link BufferGate} (memory bound) and the {@link RetryRetention} (purging).
+ * Its own state is one {@link LifecycleState}; events are emitted once the parts agree.
  *
  * `eachBatch` only hands records to the partition schedulers and returns; the work (handlers, backoff
  * timers, writes) runs in the background, so a long backoff never blocks heartbeats or other groups.
- * Offsets are committed on a timer, each partition up to its lowest unresolved record.
  */
 export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
   readonly options: ResolvedRetryWorkerOptions
@@ -79,98 +71,84 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
   readonly instanceId: string
   private readonly logger: Logger
   private readonly metrics: RetryMetrics
-  private readonly consumer: Consumer
-  private readonly producer: Producer
-  private readonly admin: Admin
-  private readonly workerAdmin: WorkerAdmin
+  private readonly clients: Clients
   private readonly watch: ConsumerWatch
   private readonly resolution: Resolution
-  private readonly takeover: Takeover
-  private readonly committer: OffsetCommitter
-  private readonly retention: RetryRetention
+  private readonly assignments: PartitionAssignments
+  private readonly commits: CommitLoop
   private readonly buffer: BufferGate
-  private readonly limiter: ConcurrencyLimiter
   private readonly held: HeldGroups
   private readonly processor: RetryProcessor
-  /** Assigned partitions. */
-  private readonly partitions = new Map<string, AssignedPartition>()
-  /** Revoked partitions until their handlers settled and they are handed over. */
-  private readonly revoking = new Map<string, AssignedPartition>()
-  /** Partition hand-overs, purges and assignment checks running in the background. */
+  /** Hand-overs of revoked partitions and purges, running in the background. */
   private readonly background = new WorkTracker()
   /** Worker-wide signals (each partition follows them): no new attempts / abort handlers / abandon writes. */
-  private readonly soft = new AbortController()
-  private readonly attempts = new AbortController()
-  private readonly hard = new AbortController()
+  private readonly stopping = { soft: new AbortController(), attempts: new AbortController(), hard: new AbortController() }
   private currentState: LifecycleState = 'idle'
   /** The `ready` event was emitted since the consumer last joined. */
   private readyAnnounced = false
-  private commitLoop: Promise<void> | undefined
   private startPromise: Promise<void> | undefined
   private stopPromise: Promise<StopResult> | undefined
 
   constructor(options: RetryWorkerOptions) {
-    const resolved = resolveOptions(options)
-    const logger = childLogger(resolved.logger, 'detour.retry-worker', { groupId: resolved.groupId, workerGroupId: resolved.workerGroupId })
+    const o = resolveOptions(options)
+    const logger = childLogger(o.logger, 'detour.retry-worker', { groupId: o.groupId, workerGroupId: o.workerGroupId })
     super((error, event) => logger.error(`A listener of the "${event}" event threw`, { error }))
-    this.options = resolved
-    const o = resolved
+    this.options = o
     this.logger = logger
     this.instanceId = randomBytes(8).toString('hex')
     this.registry = o.registry
     this.metrics = new RetryMetrics(o.registry)
     for (const deprecation of o.deprecations) this.logger.warn(deprecation)
-    this.consumer = o.kafka.consumer({
+    const signals = { soft: this.stopping.soft.signal, attempts: this.stopping.attempts.signal, hard: this.stopping.hard.signal }
+    setMaxListeners(0, signals.soft, signals.attempts, signals.hard)
+    const consumer = o.kafka.consumer({
       allowAutoTopicCreation: false,
       ...o.consumerConfig,
       groupId: o.workerGroupId,
       // `{ retries: 5 }` is what kafkajs uses when a consumer has no retry settings of its own.
       retry: { ...(o.consumerConfig.retry ?? { retries: 5 }), restartOnFailure: (error) => this.watch.restartOnFailure(o.consumerConfig.retry?.restartOnFailure)(error) },
     })
-    this.producer = o.kafka.producer({
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      ...o.producerConfig,
-      // A tombstone kafkajs retries late must not land after a later record (of this worker or of anyone).
-      idempotent: true,
-      maxInFlightRequests: 1,
-    })
-    this.admin = o.kafka.admin()
-    this.workerAdmin = kafkaWorkerAdmin(this.admin, o.workerGroupId)
-    setMaxListeners(0, this.soft.signal, this.attempts.signal, this.hard.signal)
-    this.watch = new ConsumerWatch(
-      this.consumer,
-      { onJoin: (assignment) => this.onGroupJoin(assignment), onCrash: (error, restart) => this.onCrash(error, restart) },
-      this.logger,
-    )
+    this.clients = {
+      consumer,
+      producer: o.kafka.producer({
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+        ...o.producerConfig,
+        // A tombstone kafkajs retries late must not land after a later record (of this worker or of anyone).
+        idempotent: true,
+        maxInFlightRequests: 1,
+      }),
+      admin: o.kafka.admin(),
+    }
+    const admin = kafkaWorkerAdmin(this.clients.admin, o.workerGroupId)
+    this.watch = new ConsumerWatch(consumer, { onJoin: (assignment) => this.onGroupJoin(assignment), onCrash: (error, restart) => this.onCrash(error, restart) }, logger)
     const store = new GroupStore()
-    const follower = new RedirectFollower({
-      kafka: o.kafka,
-      consumerGroup: o.groupId,
-      topics: o.topicsByRetryTopic.values(),
+    this.resolution = new Resolution({
+      follower: new RedirectFollower({
+        kafka: o.kafka,
+        consumerGroup: o.groupId,
+        topics: o.topicsByRetryTopic.values(),
+        store,
+        groupIdPrefix: `${o.workerGroupId}-follower`,
+        consumerConfig: o.followerConfig,
+        metrics: createFollowerMetrics(o.registry),
+        logger: childLogger(logger, 'follower'),
+        onError: (error) => this.reportError('The redirect follower failed; it is restarted', error),
+        onProgress: (source, partition, position) => this.resolution.progressed(source, partition, position),
+      }),
       store,
-      groupIdPrefix: `${o.workerGroupId}-follower`,
-      consumerConfig: o.followerConfig,
-      metrics: createFollowerMetrics(o.registry),
-      logger: childLogger(this.logger, 'follower'),
-      onError: (error) => this.reportError('The redirect follower failed; it is restarted', error),
-      onProgress: (source, partition, position) => this.resolution.progressed(source, partition, position),
+      logger,
     })
-    this.resolution = new Resolution({ follower, store, logger: this.logger })
-    this.takeover = new Takeover({ admin: this.workerAdmin, instanceId: this.instanceId, handlerTimeoutMs: o.handlerTimeoutMs, logger: this.logger })
-    this.committer = new OffsetCommitter(
-      {
-        commitOffsets: (offsets) => this.consumer.commitOffsets(offsets),
-        onCommitted: (listener) => this.consumer.on(this.consumer.events.COMMIT_OFFSETS, listener),
-      },
+    const committer = new OffsetCommitter(
+      { commitOffsets: (offsets) => consumer.commitOffsets(offsets), onCommitted: (listener) => consumer.on(consumer.events.COMMIT_OFFSETS, listener) },
       this.instanceId,
-      this.logger,
+      logger,
     )
-    this.retention = new RetryRetention({
-      admin: this.workerAdmin,
+    const retention = new RetryRetention({
+      admin,
       purge: o.purgeResolvedRecords,
       intervalMs: o.purgeIntervalMs,
-      logger: this.logger,
+      logger,
       metrics: {
         purged: (topic) => this.metrics.purges.inc({ topic }),
         purgeFailed: (topic) => this.metrics.purgeFailures.inc({ topic }),
@@ -180,25 +158,55 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
       onDeletedUnread: (error) => this.emitLazy('error', () => [error]),
     })
     this.held = new HeldGroups((delta) => this.metrics.heldGroups.inc(delta))
+    const fetch = {
+      pause: (partitions: readonly TopicPartition[]) => consumer.pause(partitions.map(({ topic, partition }) => ({ topic, partitions: [partition] }))),
+      resume: (partitions: readonly TopicPartition[]) => consumer.resume(partitions.map(({ topic, partition }) => ({ topic, partitions: [partition] }))),
+    }
     this.buffer = new BufferGate({
       max: o.maxBufferedMessages,
-      control: {
-        pause: (partitions) => this.consumer.pause(partitions.map(({ topic, partition }) => ({ topic, partitions: [partition] }))),
-        resume: (partitions) => this.consumer.resume(partitions.map(({ topic, partition }) => ({ topic, partitions: [partition] }))),
-      },
-      blocked: () => {
-        let blocked = 0
-        for (const { scheduler } of this.partitions.values()) blocked += scheduler.blocked
-        for (const { scheduler } of this.revoking.values()) blocked += scheduler.blocked
-        return blocked
-      },
+      control: fetch,
+      blocked: () => this.assignments.all().reduce((sum, { scheduler }) => sum + scheduler.blocked, 0),
       heldGroups: () => this.held.size,
       onBufferedChange: (delta) => this.metrics.buffered.inc(delta),
-      logger: this.logger,
+      logger,
       onError: (message, error) => this.reportError(message, error),
     })
-    this.limiter = new ConcurrencyLimiter(o.maxInFlight)
-    const writer = new HandOffWriter(this.producer, o.handOffBackoff, this.logger, (failure) => this.onHandOffFailure(failure))
+    const consumerStable = (): boolean => this.watch.stable
+    this.assignments = new PartitionAssignments({
+      topicsByRetryTopic: o.topicsByRetryTopic,
+      groupId: o.groupId,
+      handlerTimeoutMs: o.handlerTimeoutMs,
+      commitIntervalMs: o.commitIntervalMs,
+      signals,
+      fetch,
+      consumerStable,
+      takeover: new Takeover({ admin, instanceId: this.instanceId, handlerTimeoutMs: o.handlerTimeoutMs, logger }),
+      committer,
+      committedOffsets: (topic) => admin.committedOffsets(topic),
+      retention,
+      resolution: this.resolution,
+      buffer: this.buffer,
+      held: this.held,
+      background: this.background,
+      metrics: this.metrics,
+      logger,
+      start: (entry, scheduler) => this.startEntry(entry, scheduler),
+      onTakenOver: (event) => this.emit('taken-over', event),
+      onReleased: (target) => this.emit('committed', { offsets: [target] }),
+      reportError: (message, error, fields) => this.reportError(message, error, fields),
+    })
+    this.commits = new CommitLoop({
+      intervalMs: o.commitIntervalMs,
+      committer,
+      retention,
+      claimed: () => this.assignments.claimed(),
+      consumerStable,
+      background: this.background,
+      metrics: this.metrics,
+      logger,
+      onCommitted: (event) => this.emit('committed', event),
+      reportError: (message, error, fields) => this.reportError(message, error, fields),
+    })
     this.processor = new RetryProcessor(
       {
         handler: o.handler,
@@ -211,13 +219,13 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
         groupId: o.groupId,
       },
       {
-        limiter: this.limiter,
-        writer,
+        limiter: new ConcurrencyLimiter(o.maxInFlight),
+        writer: new HandOffWriter(this.clients.producer, o.handOffBackoff, logger, (failure) => this.onHandOffFailure(failure)),
         // No attempt starts while the consumer group rebalances (ownership is in flux).
-        gate: { whenOpen: (_entry, signal) => this.watch.whenStable(signal), isOpen: () => this.watch.stable },
+        gate: { whenOpen: (_entry, signal) => this.watch.whenStable(signal), isOpen: consumerStable },
         resolution: this.resolution,
         metrics: this.metrics,
-        logger: this.logger,
+        logger,
       },
     )
   }
@@ -288,35 +296,31 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
   }
 
   stats(): RetryWorkerStats {
-    const partitions: PartitionStats[] = []
-    for (const run of [...this.partitions.values(), ...this.revoking.values()]) {
-      const { scheduler } = run
-      partitions.push({
-        topic: scheduler.topic,
-        partition: scheduler.partition,
-        buffered: scheduler.buffered,
-        phase: scheduler.phase !== 'active' ? 'revoking' : run.phase,
-        committedOffset: this.committer.committedOffset(scheduler.topic, scheduler.partition),
-        commitOffset: scheduler.commitOffset(),
-      })
-    }
     return {
       state: this.currentState,
       ready: this.ready,
       instanceId: this.instanceId,
-      assignedPartitions: this.partitions.size,
+      assignedPartitions: this.assignments.size,
       buffered: this.buffer.buffered,
-      inFlight: this.limiter.inUse,
+      inFlight: this.processor.inFlight,
       heldGroups: this.held.size,
       pausedPartitions: this.buffer.pausedPartitions,
       rebalancing: this.watch.rebalancing,
       lastHeartbeat: this.watch.lastHeartbeat?.toISOString(),
-      partitions,
+      partitions: this.assignments.all().map((run) => ({
+        topic: run.scheduler.topic,
+        partition: run.scheduler.partition,
+        buffered: run.scheduler.buffered,
+        phase: run.scheduler.phase !== 'active' ? 'revoking' : run.phase,
+        committedOffset: this.commits.committedOffset(run.scheduler.topic, run.scheduler.partition),
+        commitOffset: run.scheduler.commitOffset(),
+      })),
     }
   }
 
   private async doStart(): Promise<void> {
     const o = this.options
+    const { consumer, producer, admin } = this.clients
     this.currentState = 'starting'
     try {
       for (const topics of o.topicsByRetryTopic.values()) {
@@ -330,14 +334,10 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
         })
         this.logger.info('Detour topics checked', { ...topics, partitions: result.partitions, created: result.created })
       }
-      await Promise.all([this.producer.connect(), this.admin.connect(), this.resolution.start()])
-      await this.consumer.connect()
-      await this.consumer.subscribe({ topics: this.retryTopics, fromBeginning: true })
-      await this.consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        eachBatch: async (payload) => this.onBatch(payload),
-      })
+      await Promise.all([producer.connect(), admin.connect(), this.resolution.start()])
+      await consumer.connect()
+      await consumer.subscribe({ topics: this.retryTopics, fromBeginning: true })
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async (payload) => this.onBatch(payload) })
     } catch (error) {
       this.logger.error('Retry worker failed to start', { error })
       this.currentState = 'failed'
@@ -345,7 +345,8 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
       await this.disconnectQuietly()
       throw error
     }
-    this.commitLoop = this.runCommitLoop()
+    // Goes on while a stop drains (resolved work is committed meanwhile); the stop's final commit follows.
+    this.commits.start(this.stopping.hard.signal)
     // A crash that kafkajs gave up on may already have failed the worker.
     if (this.currentState === 'starting') this.currentState = 'running'
     this.logger.info('Retry worker started', {
@@ -372,7 +373,7 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
       return this.finishStop({ clean: true, abandoned: 0 })
     }
     if (this.startPromise) await this.startPromise.catch(() => undefined)
-    if (this.currentState === 'failed' && this.commitLoop === undefined) {
+    if (this.currentState === 'failed' && !this.commits.started) {
       // The start failed: everything is disconnected already.
       this.currentState = 'stopped'
       return this.finishStop({ clean: true, abandoned: 0 })
@@ -380,11 +381,11 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
     this.currentState = 'stopping'
     this.watch.closing = true
     this.buffer.close()
-    this.logger.info('Retry worker stopping', { inFlight: this.limiter.inUse, buffered: this.buffer.buffered, timeoutMs })
+    this.logger.info('Retry worker stopping', { inFlight: this.processor.inFlight, buffered: this.buffer.buffered, timeoutMs })
     let clean = true
-    this.soft.abort()
+    this.stopping.soft.abort()
     try {
-      this.consumer.pause(this.retryTopics.map((topic) => ({ topic })))
+      this.clients.consumer.pause(this.retryTopics.map((topic) => ({ topic })))
     } catch (error) {
       this.logger.warn('Could not pause the retry consumer', { error })
     }
@@ -392,19 +393,18 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
     let abandoned = await this.idle(timeoutMs)
     if (abandoned > 0) {
       // Handlers that listen to their signal stop now; a short grace lets them return, so their partition can be released.
-      this.attempts.abort()
+      this.stopping.attempts.abort()
       abandoned = await this.idle(Math.min(1000, this.options.handlerTimeoutMs))
       if (abandoned > 0) this.logger.warn('Shutdown timeout: abandoning in-flight work (not committed; retried after a restart)', { abandoned, timeoutMs })
     }
-    this.hard.abort()
-    await this.commitLoop
+    this.stopping.hard.abort()
+    await this.commits.stopped()
     // Hand-overs of revoked partitions and purges in progress: bounded by what is left of the timeout.
     await this.background.idle(Math.max(0, deadline - Date.now()))
     if (!(await this.watch.awaitRestart(timeoutMs))) clean = false
-    if (!(await this.finalCommit())) clean = false
+    if (!(await this.commits.final())) clean = false
     if (!(await this.disconnectQuietly())) clean = false
-    for (const key of [...this.partitions.keys()]) this.dropPartition(this.partitions, key)
-    for (const key of [...this.revoking.keys()]) this.dropPartition(this.revoking, key)
+    this.assignments.dropAll()
     this.watch.detach()
     this.currentState = 'stopped'
     return this.finishStop({ clean: clean && abandoned === 0, abandoned })
@@ -412,39 +412,8 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
 
   /** Waits for the work of every partition; returns how much was still running at the timeout. */
   private async idle(timeoutMs: number): Promise<number> {
-    const runs = [...this.partitions.values(), ...this.revoking.values()]
-    const left = await Promise.all(runs.map(({ scheduler }) => scheduler.work.idle(timeoutMs)))
+    const left = await Promise.all(this.assignments.all().map(({ scheduler }) => scheduler.work.idle(timeoutMs)))
     return left.reduce((sum, n) => sum + n, 0)
-  }
-
-  /**
-   * The last commit: each claimed partition up to its lowest unresolved record, `state=released` when its
-   * work has settled (the next owner may start at once), `active` otherwise (it waits `handlerTimeoutMs` +
-   * 2 s for the abandoned handlers).
-   */
-  private async finalCommit(): Promise<boolean> {
-    const targets: CommitTarget[] = []
-    for (const run of this.partitions.values()) {
-      const { scheduler } = run
-      const offset = scheduler.commitOffset()
-      if (!run.claimed || offset === undefined) continue
-      targets.push({ topic: scheduler.topic, partition: scheduler.partition, offset, state: scheduler.work.size === 0 ? 'released' : 'active' })
-    }
-    if (targets.length === 0) return true
-    const result = await this.committer.commit(targets)
-    if (result.kind === 'committed') {
-      for (const { state } of targets) this.metrics.partitionReleases.inc({ outcome: state === 'released' ? 'released' : 'unsettled' })
-      this.logger.debug('Committed retry offsets at stop', { offsets: targets })
-      this.emit('committed', { offsets: targets })
-      return true
-    }
-    if (result.kind === 'failed') {
-      this.metrics.commitFailures.inc()
-      this.reportError('Committing retry offsets at stop failed', result.error, { offsets: targets })
-    } else {
-      this.logger.warn('Retry offsets not committed at stop: the consumer is not running (kafkajs is restarting it)', { offsets: targets })
-    }
-    return false
   }
 
   private finishStop(result: StopResult): StopResult {
@@ -456,10 +425,10 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
   private async disconnectQuietly(): Promise<boolean> {
     let ok = true
     const steps: Array<[string, () => Promise<void>]> = [
-      ['consumer', () => this.consumer.disconnect()],
+      ['consumer', () => this.clients.consumer.disconnect()],
       ['redirect follower', () => this.resolution.stop()],
-      ['producer', () => this.producer.disconnect()],
-      ['admin client', () => this.admin.disconnect()],
+      ['producer', () => this.clients.producer.disconnect()],
+      ['admin client', () => this.clients.admin.disconnect()],
     ]
     for (const [name, step] of steps) {
       try {
@@ -474,75 +443,12 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
 
   private onBatch(payload: EachBatchPayload): void {
     const { batch } = payload
-    if (this.soft.signal.aborted || !payload.isRunning() || payload.isStale()) return
-    const run = this.partitions.get(topicPartitionKey(batch.topic, batch.partition))
-    if (!run || run.scheduler.phase !== 'active') return
-    const { scheduler, topics } = run
-    let barrier: Promise<void> | undefined
-    let added = 0
-    for (const message of batch.messages) {
-      if (!scheduler.accepts(message.offset)) continue
-      const entry = createRetryEntry(batch.topic, batch.partition, message, topics, this.options.groupId)
-      // Taken after this fetch: every redirect record and tombstone written before these records were read is applied first.
-      entry.barrier = barrier ??= this.batchBarrier(run)
-      if (scheduler.add(entry)) added++
-    }
+    if (this.stopping.soft.signal.aborted || !payload.isRunning() || payload.isStale()) return
+    const added = this.assignments.accept(batch.topic, batch.partition, batch.messages)
     const last = batch.messages[batch.messages.length - 1]
     if (last) payload.resolveOffset(last.offset)
     this.buffer.added(added)
     this.buffer.afterBatch({ topic: batch.topic, partition: batch.partition }, () => payload.pause())
-  }
-
-  /**
-   * What the records of a batch wait for before their first attempt: the takeover of the partition, this
-   * instance's claim of it, then the redirect follower's barrier.
-   */
-  private batchBarrier(run: AssignedPartition): Promise<void> {
-    const { scheduler, topics } = run
-    const barrier = run.takenOver
-      .then(() => this.claim(run))
-      .then(() => this.resolution.barrier(topics.source, scheduler.partition, scheduler.signals.soft))
-    // Entries await it (an abort ends them as stopped); nobody else must see a rejection.
-    barrier.catch(() => undefined)
-    return barrier
-  }
-
-  /**
-   * Commits `state=active` for a partition taken over, before its first attempt: until then the committed
-   * metadata may name nobody (never committed) or a previous owner that released it, and a third instance
-   * getting the partition in a quick second rebalance would start at once while this one's handlers run.
-   */
-  private claim(run: AssignedPartition): Promise<void> {
-    if (run.claimed) return Promise.resolve()
-    // Concurrent batches share one claim in progress.
-    run.claim ??= this.claimNow(run).finally(() => {
-      run.claim = undefined
-    })
-    return run.claim
-  }
-
-  private async claimNow(run: AssignedPartition): Promise<void> {
-    const { scheduler } = run
-    for (let attempt = 1; ; attempt++) {
-      const offset = scheduler.commitOffset()
-      if (offset === undefined) return
-      if (this.watch.stable) {
-        const result = await this.committer.commit([{ topic: scheduler.topic, partition: scheduler.partition, offset, state: 'active' }])
-        if (result.kind === 'committed') {
-          run.claimed = true
-          return
-        }
-        if (attempt === 1 || attempt % 20 === 0) {
-          this.logger.warn('Could not commit the ownership of a newly assigned partition yet; its records wait', {
-            topic: scheduler.topic,
-            partition: scheduler.partition,
-            attempt,
-            error: result.kind === 'failed' ? result.error : 'the consumer is not running',
-          })
-        }
-      }
-      await sleep(this.options.commitIntervalMs, scheduler.signals.soft)
-    }
   }
 
   private startEntry(entry: RetryEntry, scheduler: PartitionScheduler): void {
@@ -601,174 +507,20 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
       this.logger.warn('The retry consumer joined its group after the worker stopped (kafkajs finished a restart late); exit the process to leave the group')
       return
     }
-    const next = new Set<string>()
-    const assigned: TopicPartition[] = []
-    for (const [topic, partitions] of Object.entries(memberAssignment)) {
-      const topics = this.options.topicsByRetryTopic.get(topic)
-      if (!topics) continue
-      for (const partition of partitions) {
-        const key = topicPartitionKey(topic, partition)
-        next.add(key)
-        if (!this.partitions.has(key)) assigned.push({ topic, partition })
-      }
-    }
-    const revoked: TopicPartition[] = []
-    for (const [key, run] of [...this.partitions]) {
-      if (next.has(key)) continue
-      revoked.push(parseTopicPartitionKey(key))
-      this.revokePartition(key, run)
-    }
-    if (assigned.length > 0) {
-      try {
-        this.consumer.pause(assigned.map(({ topic, partition }) => ({ topic, partitions: [partition] })))
-      } catch (error) {
-        this.reportError('Could not pause newly assigned retry partitions for their inspection', error)
-      }
-    }
-    for (const { topic, partition } of assigned) this.assignPartition(topic, partition)
+    const { assigned, revoked } = this.assignments.onJoin(memberAssignment)
     // kafkajs skips commits while its runner restarts: commit the kept partitions again in the new generation.
-    this.committer.forgetAll()
+    this.commits.forgetCommitted()
     this.buffer.reapply()
-    if (this.soft.signal.aborted) this.pauseAll()
-    this.logger.info('Retry consumer joined its group', { assigned, revoked, partitions: next.size })
+    if (this.stopping.soft.signal.aborted) {
+      try {
+        this.clients.consumer.pause(this.retryTopics.map((topic) => ({ topic })))
+      } catch (error) {
+        this.reportError('Could not pause the retry consumer again after it joined its group', error)
+      }
+    }
+    this.logger.info('Retry consumer joined its group', { assigned, revoked, partitions: this.assignments.size })
     this.emit('rebalanced', { assigned, revoked })
     this.announceReady()
-  }
-
-  private pauseAll(): void {
-    try {
-      this.consumer.pause(this.retryTopics.map((topic) => ({ topic })))
-    } catch (error) {
-      this.reportError('Could not pause the retry consumer again after it joined its group', error)
-    }
-  }
-
-  private assignPartition(topic: string, partition: number): void {
-    const topics = this.options.topicsByRetryTopic.get(topic)
-    if (!topics) return
-    const key = topicPartitionKey(topic, partition)
-    // Assigned back before its hand-over finished: the handlers still running there settle first.
-    const previous = this.revoking.get(key)
-    const settled = previous ? previous.scheduler.work.idle(this.options.handlerTimeoutMs) : Promise.resolve(0)
-    const scheduler = new PartitionScheduler(topic, partition, { start: (entry, s) => this.startEntry(entry, s) }, {
-      soft: this.soft.signal,
-      attempts: this.attempts.signal,
-      hard: this.hard.signal,
-    })
-    const inspected = this.inspect(key, topic, topics.source, partition)
-    const takenOver = Promise.all([settled, inspected])
-      .then(() => this.takeover.whenFree(topic, partition, scheduler.signals.soft))
-      .then((result) => {
-        run.phase = 'active'
-        if (!result.waited) return
-        this.metrics.takeoverWaits.inc({ outcome: result.outcome })
-        this.metrics.takeoverWait.observe(result.waitedMs / 1000)
-        this.logger.info(result.outcome === 'released' ? 'The previous owner released the partition; starting' : "Starting without the previous owner's release", {
-          topic,
-          partition,
-          previousOwner: result.previousOwner,
-          waitedMs: result.waitedMs,
-        })
-        this.emit('taken-over', { topic, partition, outcome: result.outcome, previousOwner: result.previousOwner, waitedMs: result.waitedMs })
-      })
-    takenOver.catch(() => undefined)
-    const run: AssignedPartition = { scheduler, topics, takenOver, phase: 'waiting', claim: undefined, claimed: false }
-    this.partitions.set(key, run)
-  }
-
-  /**
-   * A newly assigned partition stays paused (from its `GROUP_JOIN`, before kafkajs' first fetch) until its
-   * committed offset was compared with the log start offset: a committed offset below it means records
-   * were deleted before they were retried. kafkajs would otherwise meet OFFSET_OUT_OF_RANGE first and
-   * commit "earliest" over the evidence. Then it fetches: its records are buffered while the takeover waits.
-   */
-  private async inspect(key: string, topic: string, source: string, partition: number): Promise<void> {
-    try {
-      const committed = (await this.workerAdmin.committedOffsets(topic)).get(partition)?.offset
-      await this.retention.checkAssigned(topic, source, new Map([[partition, committed]]))
-    } catch (error) {
-      this.logger.warn('Cannot read the committed offset of a newly assigned partition; records deleted unread would go unnoticed', { topic, partition, error })
-    } finally {
-      if (this.partitions.has(key) && !this.soft.signal.aborted && !this.buffer.isPaused(topic, partition)) {
-        try {
-          this.consumer.resume([{ topic, partitions: [partition] }])
-        } catch (error) {
-          this.reportError('Could not resume a newly assigned retry partition', error, { topic, partition })
-        }
-      }
-    }
-  }
-
-  /**
-   * A partition was taken away. No attempt starts there any more and its running handlers are asked to
-   * stop; once they settled (at most `handlerTimeoutMs`), its offset is committed with `state=released`
-   * (best effort) so that the new owner starts at once. Their results still count: a handler that succeeds
-   * meanwhile gets its tombstone written, and the new owner's barrier sees it.
-   */
-  private revokePartition(key: string, run: AssignedPartition): void {
-    const { scheduler } = run
-    this.partitions.delete(key)
-    this.revoking.set(key, run)
-    scheduler.revoke()
-    this.held.removePartition(scheduler)
-    this.buffer.forget(scheduler.topic, scheduler.partition)
-    const handOver = (async () => {
-      const left = await scheduler.work.idle(this.options.handlerTimeoutMs)
-      const offset = scheduler.commitOffset()
-      if (this.revoking.get(key) === run) this.dropPartition(this.revoking, key)
-      // Assigned back here meanwhile: the new assignment owns the partition's commits and metadata now.
-      if (this.partitions.has(key)) return
-      try {
-        if (run.claimed && offset !== undefined) await this.release(scheduler.topic, scheduler.partition, offset, left)
-      } finally {
-        if (!this.partitions.has(key)) {
-          this.committer.forget(scheduler.topic, scheduler.partition)
-          this.retention.forget(scheduler.topic, scheduler.partition)
-        }
-      }
-    })()
-    this.background.track(handOver.catch((error: unknown) => this.reportError('Handing over a revoked partition failed', error)))
-  }
-
-  /**
-   * Commits `state=released` for a revoked partition whose handlers all settled (`running` = 0), so that its
-   * new owner starts at once. Otherwise nothing is committed: the new owner waits for its own timeout.
-   */
-  private async release(topic: string, partition: number, offset: string, running: number): Promise<void> {
-    if (running > 0) {
-      this.metrics.partitionReleases.inc({ outcome: 'unsettled' })
-      this.logger.warn('Handlers of a revoked partition did not settle within handlerTimeoutMs; not releasing it (the new owner waits for its own timeout)', {
-        topic,
-        partition,
-        running,
-      })
-      return
-    }
-    const target: CommitTarget = { topic, partition, offset, state: 'released' }
-    const result = await this.committer.commit([target])
-    if (result.kind === 'committed') {
-      this.metrics.partitionReleases.inc({ outcome: 'released' })
-      this.logger.info('Revoked partition released', { ...target })
-      this.emit('committed', { offsets: [target] })
-      return
-    }
-    this.metrics.partitionReleases.inc({ outcome: 'unsettled' })
-    this.logger.warn('Could not commit the release of a revoked partition (the new owner waits for its own timeout)', {
-      ...target,
-      error: result.kind === 'failed' ? result.error : 'the consumer is not running',
-    })
-  }
-
-  /** Forgets a partition: queued work is abandoned, in-flight work ends without resolving or committing. */
-  private dropPartition(from: Map<string, AssignedPartition>, key: string): void {
-    const run = from.get(key)
-    if (!run) return
-    from.delete(key)
-    const { scheduler } = run
-    const left = scheduler.drop().length
-    this.held.removePartition(scheduler)
-    this.buffer.forget(scheduler.topic, scheduler.partition)
-    this.buffer.removed(left)
   }
 
   private onCrash(error: Error, restart: boolean): void {
@@ -778,57 +530,6 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
     this.currentState = 'failed'
     this.logger.error('Retry consumer crashed and will not restart; stop the worker', { error })
     this.emit('crash', error)
-  }
-
-  private async runCommitLoop(): Promise<void> {
-    // Goes on while a stop drains (resolved work is committed meanwhile); the stop's final commit follows.
-    const signal = this.hard.signal
-    while (!signal.aborted) {
-      try {
-        await sleep(this.options.commitIntervalMs, signal)
-      } catch {
-        return
-      }
-      await this.commit()
-    }
-  }
-
-  /** Commits each claimed, active partition up to its lowest unresolved offset; then purges what is resolved. */
-  private async commit(): Promise<void> {
-    // The coordinator refuses commits while the group rebalances; the next tick after the join commits.
-    if (!this.watch.stable) return
-    const candidates: CommitTarget[] = []
-    const runs = new Map<string, AssignedPartition>()
-    for (const [key, run] of this.partitions) {
-      const offset = run.scheduler.commitOffset()
-      if (!run.claimed || run.scheduler.phase !== 'active' || offset === undefined) continue
-      candidates.push({ topic: run.scheduler.topic, partition: run.scheduler.partition, offset, state: 'active' })
-      runs.set(key, run)
-    }
-    const targets = this.committer.changed(candidates)
-    if (targets.length === 0) return
-    const result = await this.committer.commit(targets)
-    if (result.kind === 'failed') {
-      this.metrics.commitFailures.inc()
-      if (isRebalanceError(result.error)) {
-        // A rebalance began after the check above: expected, not a failure worth an `error` event.
-        this.logger.info('Retry offsets not committed: the group is rebalancing; retrying after it joined', { offsets: targets })
-        return
-      }
-      this.reportError('Committing retry offsets failed; retrying at the next interval', result.error, { offsets: targets })
-      return
-    }
-    if (result.kind === 'not-running') {
-      this.logger.debug('Retry offsets not committed: the consumer is not running (kafkajs is restarting it)', { offsets: targets })
-      return
-    }
-    this.logger.debug('Committed retry offsets', { offsets: targets })
-    this.emit('committed', { offsets: targets })
-    for (const target of targets) {
-      const run = runs.get(topicPartitionKey(target.topic, target.partition))
-      if (!run) continue
-      this.background.track(this.retention.purge(target.topic, run.topics.source, target.partition, target.offset))
-    }
   }
 
   private onHandOffFailure(failure: HandOffFailure): void {
@@ -849,4 +550,3 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
 export function createRetryWorker(options: RetryWorkerOptions): RetryWorker {
   return new RetryWorker(options)
 }
-

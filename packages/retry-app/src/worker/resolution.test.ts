@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { GroupStore, groupKeyToStoreKey, noopLogger, type WaitOptions } from '@detour/core'
+import { DetourTimeoutError, GroupStore, groupKeyToStoreKey, noopLogger, type WaitOptions } from '@detour/core'
 import { retryEntry } from '../test-support/entries.js'
 import { Resolution, type ResolutionFollower } from './resolution.js'
 
@@ -58,9 +58,9 @@ describe('Resolution', () => {
     expect(resolution.isPending(envelope)).toBe(true)
   })
 
-  it('retries a failed barrier until it passes, and ends it on abort', async () => {
+  it('retries a failed (or timed-out) barrier until it passes, and ends it on abort', async () => {
     const { resolution, follower } = setup()
-    follower.failures = [new Error('admin down'), new Error('admin down')]
+    follower.failures = [new Error('admin down'), new DetourTimeoutError('the follower did not reach offset 7')]
     await resolution.barrier('orders', 2, new AbortController().signal)
     expect(follower.barriers).toEqual([
       { topic: 'orders', partition: 2 },

@@ -20,6 +20,8 @@ export interface ResolutionOptions {
   readonly logger: Logger
   /** Delay before a failed barrier is tried again. @defaultValue 500 ms, doubling to 5 s */
   readonly retryDelayMs?: (attempt: number) => number
+  /** A barrier that takes longer is logged and taken again (the follower may be restarting). @defaultValue 30000 */
+  readonly barrierTimeoutMs?: number
 }
 
 /**
@@ -63,7 +65,7 @@ export class Resolution implements ResolutionCheck {
   async barrier(sourceTopic: string, partition: number, signal: AbortSignal): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.options.follower.catchUp(sourceTopic, partition, { signal })
+        await this.options.follower.catchUp(sourceTopic, partition, { signal, timeoutMs: this.options.barrierTimeoutMs ?? 30_000 })
         return
       } catch (error) {
         if (signal.aborted || isAbortError(error)) throw error

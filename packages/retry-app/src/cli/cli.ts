@@ -5,7 +5,9 @@ import { runWorkerCommand, type CliIo } from './run-command.js'
 
 const DESCRIPTION = `Detour retry worker: consumes a main app's retry topics, runs its handler again with backoff in
 per-key order, and releases each resolved message with a tombstone on the redirect topic.
-Every flag can also be set with an environment variable: DETOUR_<FLAG> (e.g. DETOUR_BROKERS, DETOUR_SASL_PASSWORD).`
+Every flag can also be set with an environment variable: DETOUR_<FLAG> (e.g. DETOUR_BROKERS, DETOUR_GROUP_ID,
+DETOUR_WORKER_GROUP_ID, DETOUR_ADMIN_TOKEN, DETOUR_SASL_PASSWORD). --group-id is the main app's group (the SDK's
+groupId); --consumer-group / DETOUR_CONSUMER_GROUP is its deprecated old name.`
 
 const ENV_PREFIX = 'DETOUR'
 

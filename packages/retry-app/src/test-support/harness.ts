@@ -10,7 +10,7 @@ import {
   type DetourTopics,
   type RedirectReason,
 } from '@detour/core'
-import { collectMessages, fastConsumerConfig, randomName, type CollectedMessage, type TestBroker } from '@detour/testkit'
+import { collectMessages, randomName, type CollectedMessage, type TestBroker } from '@detour/testkit'
 import { createRetryWorker, type RetryWorker } from '../worker/retry-worker.js'
 import type { RetryWorkerOptions } from '../worker/retry-worker-options.js'
 
@@ -19,13 +19,16 @@ export interface Scenario {
   readonly topics: DetourTopics
 }
 
-/** A fresh source topic, consumer group and their Detour topics, all created on the broker. */
+/**
+ * A fresh source topic, consumer group and their Detour topics, all created on the broker the way Detour
+ * wants them: the redirect topic compacted (the worker refuses any other policy where it can read it).
+ */
 export async function createScenario(broker: TestBroker, partitions = 1): Promise<Scenario> {
   const source = randomName('orders')
   const consumerGroup = randomName('app')
   const topics = detourTopics(source, consumerGroup)
   for (const topic of [topics.source, topics.retry, topics.redirect, topics.error]) {
-    await broker.createTopic(topic, topic === topics.error ? 1 : partitions)
+    await broker.createTopic(topic, topic === topics.error ? 1 : partitions, { compact: topic === topics.redirect })
   }
   return { consumerGroup, topics }
 }
@@ -111,7 +114,7 @@ export function recordingHandler(behaviour: Behaviour = () => {}): {
   }
 }
 
-/** A worker wired for the embedded broker: short fetch waits, fast commits, a private registry. */
+/** A worker wired for tests: the broker's consumer timing (short fetch waits), fast commits, a private registry. */
 export function testWorker(
   kafka: Kafka,
   broker: TestBroker,
@@ -123,7 +126,7 @@ export function testWorker(
     consumerGroup: scenario.consumerGroup,
     topics: [scenario.topics.source],
     topicAdmin: broker.topicAdmin,
-    consumerConfig: fastConsumerConfig,
+    consumerConfig: broker.consumerTiming,
     commitIntervalMs: 100,
     backoff: { type: 'constant', delayMs: 20 },
     handOffBackoff: () => 50,

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Kafka, Producer } from 'kafkajs'
-import { ApiKeys, KafkaErrorCodes, fastConsumerConfig, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
+import { ApiKeys, KafkaErrorCodes, rejoinConsumerTiming, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
 import { committedOffset, createScenario, recordingHandler, redirect, testWorker } from '../test-support/harness.js'
 import { noopLogger } from '@detour/core'
 import type { RetryWorker } from './retry-worker.js'
@@ -80,6 +80,37 @@ describe('backpressure', () => {
     await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry, 0)) === '5', 'final commit of partition 0', 5000)
     expect(worker.stats()).toMatchObject({ buffered: 0, pausedPartitions: 0 })
   })
+})
+
+// Heartbeat errors are injected by the broker: a fault-injection broker of its own.
+describe('backpressure across a consumer restart', () => {
+  let broker: TestBroker
+  let kafka: Kafka
+  let producer: Producer
+  let admin: Admin
+  const workers: RetryWorker[] = []
+
+  beforeAll(async () => {
+    broker = await startBroker({ needs: ['fault-injection'] })
+    kafka = testKafka(broker)
+    producer = kafka.producer()
+    admin = kafka.admin()
+    await Promise.all([producer.connect(), admin.connect()])
+  })
+
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((worker) => worker.stop({ timeoutMs: 1000 })))
+  })
+
+  afterAll(async () => {
+    await Promise.all([producer?.disconnect(), admin?.disconnect()])
+    await broker?.stop()
+  })
+
+  function track(worker: RetryWorker): RetryWorker {
+    workers.push(worker)
+    return worker
+  }
 
   it('keeps a partition paused for the buffer paused after kafkajs restarts the crashed consumer', async () => {
     const scenario = await createScenario(broker, 2)
@@ -89,7 +120,7 @@ describe('backpressure', () => {
       if (call.key === 'a' || call.key === 'b') return new Promise<void>((resolve) => gates.push(resolve))
     })
     // Few kafkajs retries: failing heartbeats soon crash the consumer, and kafkajs restarts it (a new group session).
-    const consumerConfig = { ...fastConsumerConfig, sessionTimeout: 2000, rebalanceTimeout: 2000, heartbeatInterval: 300, retry: { retries: 2, initialRetryTime: 100 } }
+    const consumerConfig = { ...rejoinConsumerTiming(broker), retry: { retries: 2, initialRetryTime: 100 } }
     const warnings: string[] = []
     const logger = { ...noopLogger, warn: (message: string) => void warnings.push(message) }
     const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler, maxBufferedMessages: 2, consumerConfig, logger }))

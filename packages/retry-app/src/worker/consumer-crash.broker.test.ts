@@ -1,12 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { logLevel, type Admin, type Kafka, type Producer } from 'kafkajs'
 import { noopLogger } from '@detour/core'
-import { ApiKeys, KafkaErrorCodes, fastConsumerConfig, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
+import { ApiKeys, KafkaErrorCodes, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
 import { committedOffset, createScenario, recordingHandler, redirect, testWorker } from '../test-support/harness.js'
 import type { RetryWorker } from './retry-worker.js'
 
-// Its own broker: the fault injection below leaves per-broker entries behind on the brokers that are not the
-// group coordinator, and they must not slow down other suites.
+// Heartbeat errors and delayed LeaveGroup answers are injected by the broker: a fault-injection broker of its
+// own, which also keeps the per-broker entries left behind on the brokers that are not the group coordinator
+// away from other suites.
 describe('stopping while the consumer has crashed', () => {
   let broker: TestBroker
   let kafka: Kafka
@@ -15,7 +16,7 @@ describe('stopping while the consumer has crashed', () => {
   const workers: RetryWorker[] = []
 
   beforeAll(async () => {
-    broker = await startBroker()
+    broker = await startBroker({ needs: ['fault-injection'] })
     kafka = testKafka(broker)
     producer = kafka.producer()
     admin = kafka.admin()
@@ -54,7 +55,7 @@ describe('stopping while the consumer has crashed', () => {
       if (call.id === ids[1]) return new Promise<void>((resolve) => (open = resolve))
     })
     // Few kafkajs retries, so that failing heartbeats soon crash the consumer.
-    const consumerConfig = { ...fastConsumerConfig, retry: { retries: 2, initialRetryTime: 100 } }
+    const consumerConfig = { ...broker.consumerTiming, retry: { retries: 2, initialRetryTime: 100 } }
     const warnings: string[] = []
     const worker = testWorker(kafkaClient, broker, scenario, {
       handler: recorder.handler,

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Kafka, Producer } from 'kafkajs'
-import { fastConsumerConfig, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
+import { rejoinConsumerTiming, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
 import { startHttpServer, type RunningHttpServer } from '../http/http-server.js'
 import {
   committedOffset,
@@ -156,8 +156,8 @@ describe('exhausted retries', () => {
     const first = recordingHandler((call) => {
       if (call.id === a0 && !healthy) throw new Error('downstream down')
     })
-    // A short session: the embedded broker lets a new member in only after about the old member's session timeout.
-    const consumerConfig = { ...fastConsumerConfig, sessionTimeout: 2000, rebalanceTimeout: 2000, heartbeatInterval: 300 }
+    // The embedded broker lets a new member in only after about the old member's session timeout: short there.
+    const consumerConfig = rejoinConsumerTiming(broker)
     const worker = testWorker(kafka, broker, scenario, { handler: first.handler, maxAttempts: 2, consumerConfig })
     await worker.start()
     await waitFor(() => worker.heldGroups().length === 1, 'the group to be held', 10_000)

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Kafka, Producer } from 'kafkajs'
-import { ApiKeys, KafkaErrorCodes, fastConsumerConfig, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
+import { ApiKeys, KafkaErrorCodes, rejoinConsumerTiming, sleep, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
 import { committedOffset, createScenario, header, metricValue, readRecords, recordingHandler, redirect, testWorker } from '../test-support/harness.js'
 
 describe('rebalance', () => {
@@ -28,8 +28,8 @@ describe('rebalance', () => {
       { partition: 0, offset: 1, key: 'a' },
       { partition: 1, offset: 1, key: 'b' },
     ])
-    // Short sessions: the embedded broker's rebalance waits on them.
-    const consumerConfig = { ...fastConsumerConfig, sessionTimeout: 2000, rebalanceTimeout: 2000, heartbeatInterval: 300 }
+    // Short sessions on the embedded broker: its rebalance waits on them.
+    const consumerConfig = rejoinConsumerTiming(broker)
     const gates: Array<() => void> = []
     const first = recordingHandler(() => new Promise<void>((resolve) => gates.push(resolve)))
     const one = testWorker(kafka, broker, scenario, { handler: first.handler, consumerConfig })
@@ -43,9 +43,12 @@ describe('rebalance', () => {
     // The embedded broker answers a SyncGroup that arrives after the leader's with INVALID_REQUEST (a real broker
     // returns the assignment), and kafkajs then gives the new consumer up for good. The leader is the first worker,
     // whose JoinGroup is the second one of this rebalance (the new worker's comes first): hold its answer so that
-    // the new worker syncs first. Only the coordinator sees JoinGroups; the other brokers keep theirs unused.
-    for (const id of broker.brokerIds) {
-      broker.injectBrokerErrors(id, ApiKeys.JoinGroup, [{ code: KafkaErrorCodes.NONE }, { code: KafkaErrorCodes.NONE, delayMs: 600 }])
+    // the new worker syncs first. Only the coordinator sees JoinGroups; the other brokers keep theirs unused. A mock
+    // quirk only: other brokers need no help (nor could they delay a response).
+    if (broker.mode === 'embedded') {
+      for (const id of broker.brokerIds) {
+        broker.injectBrokerErrors(id, ApiKeys.JoinGroup, [{ code: KafkaErrorCodes.NONE }, { code: KafkaErrorCodes.NONE, delayMs: 600 }])
+      }
     }
     try {
       await two.start()

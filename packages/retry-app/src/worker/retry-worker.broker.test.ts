@@ -247,41 +247,6 @@ describe('retry worker', () => {
     expect(tombstones.map((t) => header(t.message, 'detour-id'))).toEqual([first, second])
   })
 
-  it('writes a dead letter without its value when the broker rejects it as too large', async () => {
-    const scenario = await createScenario(broker)
-    const [id] = await redirect(producer, scenario, [{ offset: 1, key: 'k', value: 'big payload' }])
-    const recorder = recordingHandler(() => {
-      throw new UnprocessableMessageError('nope')
-    })
-    const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler }))
-    // The worker's first produce request is this dead letter.
-    broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.MESSAGE_TOO_LARGE])
-    await worker.start()
-    const [dead] = await readRecords(kafka, scenario.topics.error, 1)
-    expect(header(dead!.message, 'detour-id')).toBe(id)
-    expect(header(dead!.message, 'detour-reason')).toBe('unprocessable')
-    expect(dead!.message.value).toBeNull()
-    expect(header(dead!.message, 'x-trace')).toBeUndefined()
-    await waitFor(async () => (await metricValue(worker.registry, 'detour_retry_tombstones_written_total')) === 1, 'the tombstone', 5000)
-  })
-
-  it('retries a failed tombstone write until it is acknowledged before committing', async () => {
-    const scenario = await createScenario(broker)
-    const [id] = await redirect(producer, scenario, [{ offset: 1, key: 'k' }])
-    const recorder = recordingHandler()
-    const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler, producerConfig: { retry: { retries: 0 } } }))
-    const errors: Error[] = []
-    worker.on('error', (error) => errors.push(error))
-    broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.NOT_ENOUGH_REPLICAS, KafkaErrorCodes.NOT_ENOUGH_REPLICAS])
-    await worker.start()
-    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '1', 'the commit after the tombstone', 10_000)
-    expect(await metricValue(worker.registry, 'detour_retry_hand_off_failures_total', { target: 'tombstone' })).toBe(2)
-    expect(errors.map((e) => e.name)).toEqual(['DetourHandOffError', 'DetourHandOffError'])
-    const tombstones = (await readRecords(kafka, scenario.topics.redirect, 2)).filter((r) => r.message.value === null)
-    expect(tombstones.map((t) => header(t.message, 'detour-id'))).toEqual([id])
-    expect(recorder.calls).toHaveLength(1)
-  })
-
   it('bounds concurrent handlers with maxInFlight and pauses partitions when the buffer is full', async () => {
     const scenario = await createScenario(broker)
     const inputs = Array.from({ length: 30 }, (_, i) => ({ offset: i, key: `k${i % 6}` }))
@@ -357,5 +322,72 @@ describe('retry worker', () => {
     expect(await committedOffset(admin, worker.options.groupId, scenario.topics.retry)).toBe('1')
     const tombstones = (await readRecords(kafka, scenario.topics.redirect, 2)).filter((r) => r.message.value === null)
     expect(tombstones.map((t) => header(t.message, 'detour-id'))).toEqual([slow])
+  })
+})
+
+// Produce errors are injected by the broker: a fault-injection broker of their own.
+describe('retry worker: failed writes', () => {
+  let broker: TestBroker
+  let kafka: Kafka
+  let producer: Producer
+  let admin: Admin
+  const workers: RetryWorker[] = []
+
+  beforeAll(async () => {
+    broker = await startBroker({ needs: ['fault-injection'] })
+    kafka = testKafka(broker)
+    producer = kafka.producer()
+    admin = kafka.admin()
+    await Promise.all([producer.connect(), admin.connect()])
+  })
+
+  afterEach(async () => {
+    broker?.clearErrors(ApiKeys.Produce)
+    await Promise.all(workers.splice(0).map((worker) => worker.stop({ timeoutMs: 1000 })))
+  })
+
+  afterAll(async () => {
+    await Promise.all([producer?.disconnect(), admin?.disconnect()])
+    await broker?.stop()
+  })
+
+  function track(worker: RetryWorker): RetryWorker {
+    workers.push(worker)
+    return worker
+  }
+
+  it('writes a dead letter without its value when the broker rejects it as too large', async () => {
+    const scenario = await createScenario(broker)
+    const [id] = await redirect(producer, scenario, [{ offset: 1, key: 'k', value: 'big payload' }])
+    const recorder = recordingHandler(() => {
+      throw new UnprocessableMessageError('nope')
+    })
+    const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler }))
+    // The worker's first produce request is this dead letter.
+    broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.MESSAGE_TOO_LARGE])
+    await worker.start()
+    const [dead] = await readRecords(kafka, scenario.topics.error, 1)
+    expect(header(dead!.message, 'detour-id')).toBe(id)
+    expect(header(dead!.message, 'detour-reason')).toBe('unprocessable')
+    expect(dead!.message.value).toBeNull()
+    expect(header(dead!.message, 'x-trace')).toBeUndefined()
+    await waitFor(async () => (await metricValue(worker.registry, 'detour_retry_tombstones_written_total')) === 1, 'the tombstone', 5000)
+  })
+
+  it('retries a failed tombstone write until it is acknowledged before committing', async () => {
+    const scenario = await createScenario(broker)
+    const [id] = await redirect(producer, scenario, [{ offset: 1, key: 'k' }])
+    const recorder = recordingHandler()
+    const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler, producerConfig: { retry: { retries: 0 } } }))
+    const errors: Error[] = []
+    worker.on('error', (error) => errors.push(error))
+    broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.NOT_ENOUGH_REPLICAS, KafkaErrorCodes.NOT_ENOUGH_REPLICAS])
+    await worker.start()
+    await waitFor(async () => (await committedOffset(admin, worker.options.groupId, scenario.topics.retry)) === '1', 'the commit after the tombstone', 10_000)
+    expect(await metricValue(worker.registry, 'detour_retry_hand_off_failures_total', { target: 'tombstone' })).toBe(2)
+    expect(errors.map((e) => e.name)).toEqual(['DetourHandOffError', 'DetourHandOffError'])
+    const tombstones = (await readRecords(kafka, scenario.topics.redirect, 2)).filter((r) => r.message.value === null)
+    expect(tombstones.map((t) => header(t.message, 'detour-id'))).toEqual([id])
+    expect(recorder.calls).toHaveLength(1)
   })
 })

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { EachMessagePayload, Kafka } from 'kafkajs'
 import { DetourHeaders, decodeRetryRecord, headerString } from '@detour/core'
-import { ApiKeys, KafkaErrorCodes, collectMessages, fastConsumerConfig, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
+import { ApiKeys, KafkaErrorCodes, collectMessages, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
 import { createDetour, UnprocessableMessageError } from './index.js'
 import { entry, produce, setupTopics, startApp, startFakeWorker, type LogEntry } from './test-support/harness.js'
 
@@ -9,14 +9,114 @@ import { entry, produce, setupTopics, startApp, startFakeWorker, type LogEntry }
  * Crash points of a redirect: the writes are redirect → retry → commit. A failure is injected at each
  * point (broker-side produce errors, or no commit at all), the instance dies there (no in-process
  * restart), and a fresh instance takes over. Every message must be processed, in per-key order, and no
- * id may stay pending.
+ * id may stay pending. The failed writes are produce errors injected by the broker: those tests get a
+ * fault-injection broker of their own; the rest use the run's broker.
  */
-describe('crash points between the writes of a hand-off', () => {
+
+/** Instance 1 on `broker`: fragile producer (no retries) and a consumer that dies instead of restarting. */
+async function startFragile(broker: TestBroker, kafka: Kafka, topic: string, groupId: string, handler: (p: EachMessagePayload) => Promise<void>, autoCommit = true) {
+  const producer = kafka.producer({ retry: { retries: 0 } })
+  await producer.connect()
+  const consumer = kafka.consumer({ groupId, ...broker.consumerTiming, retry: { retries: 0, restartOnFailure: async () => false } })
+  const detour = createDetour({ kafka, consumer, groupId, topics: [topic], topicAdmin: broker.topicAdmin, producer, followerConfig: { maxWaitTimeInMs: 100 } })
+  let crashed: Error | undefined
+  consumer.on(consumer.events.CRASH, (event) => {
+    crashed = event.payload.error
+  })
+  await detour.start()
+  await consumer.connect()
+  await consumer.subscribe({ topic, fromBeginning: true })
+  await consumer.run({ autoCommit, eachMessage: detour.eachMessage(handler) })
+  return {
+    detour,
+    crashed: () => crashed,
+    async stop() {
+      await consumer.disconnect()
+      await detour.stop()
+      await producer.disconnect()
+    },
+  }
+}
+
+async function committed(kafka: Kafka, groupId: string, topic: string): Promise<string> {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const [result] = await admin.fetchOffsets({ groupId, topics: [topic] })
+    return result?.partitions.find((p) => p.partition === 0)?.offset ?? '-1'
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/**
+ * Runs the scenario on `broker`: A (k1) fails, B (k1) follows, C (k2) is independent. `inject` arms the
+ * broker's faults (a fault-injection broker only).
+ */
+async function scenario(
+  broker: TestBroker,
+  kafka: Kafka,
+  inject: (() => void) | undefined,
+  options: { autoCommit?: boolean; waitForRetryRecords?: number } = {},
+) {
+  const { topic, groupId, topics } = await setupTopics(broker, 1)
+  const log: LogEntry[] = []
+  const handler = async (payload: EachMessagePayload): Promise<void> => {
+    if (payload.message.value?.toString() === 'A') throw new Error('transient')
+    log.push(entry('main', payload))
+  }
+  await produce(kafka, topic, [
+    { key: 'k1', value: 'A' },
+    { key: 'k1', value: 'B' },
+    { key: 'k2', value: 'C' },
+  ])
+  // The SDK's own writes are the only produce requests from here on: inject before it starts.
+  inject?.()
+  const first = await startFragile(broker, kafka, topic, groupId, handler, options.autoCommit ?? true)
+  if (options.waitForRetryRecords !== undefined) {
+    await collectMessages(kafka, topics.retry, (c) => c.length >= options.waitForRetryRecords!)
+    await waitFor(() => log.some((e) => e.value === 'C'), 'C processed by instance 1')
+  } else {
+    await waitFor(() => first.crashed() !== undefined, 'instance 1 to die on the failed hand-off')
+    const names: string[] = []
+    type Chain = Error & { originalError?: Chain; cause?: Chain }
+    for (let e = first.crashed() as Chain | undefined; e; e = e.originalError ?? e.cause) names.push(e.name)
+    expect(names).toContain('DetourHandOffError')
+    // Nothing past A was committed.
+    expect(['-1', '0']).toContain(await committed(kafka, groupId, topic))
+  }
+  await first.stop()
+  if (inject) broker.clearErrors(ApiKeys.Produce)
+
+  const second = await startApp(broker, kafka, { name: 'second', topic, groupId, handler })
+  const worker = await startFakeWorker(broker, kafka, topics, (payload) => {
+    log.push(entry('worker', payload))
+    return true
+  })
+  try {
+    await waitFor(
+      () => ['A', 'B', 'C'].every((v) => log.some((e) => e.value === v)) && second.detour.ready && second.detour.stats().pendingIds === 0,
+      'A, B, C processed and no pending ids',
+    )
+    const firstSeen = [...new Set(log.map((e) => e.value))]
+    expect(firstSeen.indexOf('A')).toBeLessThan(firstSeen.indexOf('B'))
+    const retry = await collectMessages(kafka, topics.retry, (c) => c.length >= 2)
+    const ids = retry.map((r) => decodeRetryRecord(r.message).id)
+    // Every retry record of a message carries the same deterministic id.
+    expect(new Set(ids)).toEqual(new Set([`${topic}/0/0`, `${topic}/0/1`]))
+    return { log, retry, second }
+  } finally {
+    await worker.stop()
+    await second.stop()
+  }
+}
+
+describe('crash points between the writes of a hand-off: failed writes', () => {
   let broker: TestBroker
   let kafka: Kafka
 
   beforeAll(async () => {
-    broker = await startBroker()
+    broker = await startBroker({ needs: ['fault-injection'] })
     kafka = testKafka(broker)
   })
   afterAll(async () => {
@@ -26,104 +126,14 @@ describe('crash points between the writes of a hand-off', () => {
     broker.clearErrors(ApiKeys.Produce)
   })
 
-  /** Instance 1: fragile producer (no retries) and a consumer that dies instead of restarting. */
-  async function startFragile(topic: string, groupId: string, handler: (p: EachMessagePayload) => Promise<void>, autoCommit = true) {
-    const producer = kafka.producer({ retry: { retries: 0 } })
-    await producer.connect()
-    const consumer = kafka.consumer({ groupId, ...fastConsumerConfig, retry: { retries: 0, restartOnFailure: async () => false } })
-    const detour = createDetour({ kafka, consumer, groupId, topics: [topic], topicAdmin: broker.topicAdmin, producer, followerConfig: { maxWaitTimeInMs: 100 } })
-    let crashed: Error | undefined
-    consumer.on(consumer.events.CRASH, (event) => {
-      crashed = event.payload.error
-    })
-    await detour.start()
-    await consumer.connect()
-    await consumer.subscribe({ topic, fromBeginning: true })
-    await consumer.run({ autoCommit, eachMessage: detour.eachMessage(handler) })
-    return {
-      detour,
-      crashed: () => crashed,
-      async stop() {
-        await consumer.disconnect()
-        await detour.stop()
-        await producer.disconnect()
-      },
-    }
-  }
-
-  async function committed(groupId: string, topic: string): Promise<string> {
-    const admin = kafka.admin()
-    await admin.connect()
-    try {
-      const [result] = await admin.fetchOffsets({ groupId, topics: [topic] })
-      return result?.partitions.find((p) => p.partition === 0)?.offset ?? '-1'
-    } finally {
-      await admin.disconnect()
-    }
-  }
-
-  /** Runs the scenario: A (k1) fails, B (k1) follows, C (k2) is independent. */
-  async function scenario(inject: (() => void) | undefined, options: { autoCommit?: boolean; waitForRetryRecords?: number } = {}) {
-    const { topic, groupId, topics } = await setupTopics(broker, 1)
-    const log: LogEntry[] = []
-    const handler = async (payload: EachMessagePayload): Promise<void> => {
-      if (payload.message.value?.toString() === 'A') throw new Error('transient')
-      log.push(entry('main', payload))
-    }
-    await produce(kafka, topic, [
-      { key: 'k1', value: 'A' },
-      { key: 'k1', value: 'B' },
-      { key: 'k2', value: 'C' },
-    ])
-    // The SDK's own writes are the only produce requests from here on: inject before it starts.
-    inject?.()
-    const first = await startFragile(topic, groupId, handler, options.autoCommit ?? true)
-    if (options.waitForRetryRecords !== undefined) {
-      await collectMessages(kafka, topics.retry, (c) => c.length >= options.waitForRetryRecords!)
-      await waitFor(() => log.some((e) => e.value === 'C'), 'C processed by instance 1')
-    } else {
-      await waitFor(() => first.crashed() !== undefined, 'instance 1 to die on the failed hand-off')
-      const names: string[] = []
-      type Chain = Error & { originalError?: Chain; cause?: Chain }
-      for (let e = first.crashed() as Chain | undefined; e; e = e.originalError ?? e.cause) names.push(e.name)
-      expect(names).toContain('DetourHandOffError')
-      // Nothing past A was committed.
-      expect(['-1', '0']).toContain(await committed(groupId, topic))
-    }
-    await first.stop()
-    broker.clearErrors(ApiKeys.Produce)
-
-    const second = await startApp(broker, kafka, { name: 'second', topic, groupId, handler })
-    const worker = await startFakeWorker(kafka, topics, (payload) => {
-      log.push(entry('worker', payload))
-      return true
-    })
-    try {
-      await waitFor(
-        () => ['A', 'B', 'C'].every((v) => log.some((e) => e.value === v)) && second.detour.ready && second.detour.stats().pendingIds === 0,
-        'A, B, C processed and no pending ids',
-      )
-      const firstSeen = [...new Set(log.map((e) => e.value))]
-      expect(firstSeen.indexOf('A')).toBeLessThan(firstSeen.indexOf('B'))
-      const retry = await collectMessages(kafka, topics.retry, (c) => c.length >= 2)
-      const ids = retry.map((r) => decodeRetryRecord(r.message).id)
-      // Every retry record of a message carries the same deterministic id.
-      expect(new Set(ids)).toEqual(new Set([`${topic}/0/0`, `${topic}/0/1`]))
-      return { log, retry, second }
-    } finally {
-      await worker.stop()
-      await second.stop()
-    }
-  }
-
   it('redirect write fails: nothing is committed, the next instance redirects A again', async () => {
-    const { log, retry } = await scenario(() => broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.NOT_ENOUGH_REPLICAS]))
+    const { log, retry } = await scenario(broker, kafka, () => broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.NOT_ENOUGH_REPLICAS]))
     expect(retry.map((r) => r.message.value?.toString())).toEqual(['A', 'B'])
     expect(log.filter((e) => e.by === 'worker').map((e) => e.value)).toEqual(['A', 'B'])
   })
 
   it('retry write fails after the redirect record: the next instance resumes the hand-off of its own pending id', async () => {
-    const { retry, second } = await scenario(() =>
+    const { retry, second } = await scenario(broker, kafka, () =>
       broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.NONE, KafkaErrorCodes.NOT_ENOUGH_REPLICAS]),
     )
     expect(retry.map((r) => [r.message.value?.toString(), headerString(r.message.headers, DetourHeaders.REASON)])).toEqual([
@@ -134,16 +144,6 @@ describe('crash points between the writes of a hand-off', () => {
     expect(resumed).toMatch(/reason="resumed"} 1/)
   })
 
-  it('crash after both writes, before the commit: the retry record is written again with the same id (a duplicate, never a loss)', async () => {
-    const { retry, log } = await scenario(undefined, { autoCommit: false, waitForRetryRecords: 2 })
-    const values = retry.map((r) => r.message.value?.toString())
-    expect(values.slice(0, 2)).toEqual(['A', 'B'])
-    // Instance 2 saw A and B again with their ids pending → redirected again behind themselves.
-    expect(values.filter((v) => v === 'A').length).toBeGreaterThanOrEqual(1)
-    const workerFirst = [...new Set(log.filter((e) => e.by === 'worker').map((e) => e.value))]
-    expect(workerFirst).toEqual(['A', 'B'])
-  })
-
   it('dead-letter write fails: the message is not committed and reaches the error topic on the next delivery', async () => {
     const { topic, groupId, topics } = await setupTopics(broker, 1)
     const handler = async (payload: EachMessagePayload): Promise<void> => {
@@ -151,7 +151,7 @@ describe('crash points between the writes of a hand-off', () => {
     }
     await produce(kafka, topic, [{ key: 'k', value: 'poison' }])
     broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.NOT_ENOUGH_REPLICAS])
-    const first = await startFragile(topic, groupId, handler)
+    const first = await startFragile(broker, kafka, topic, groupId, handler)
     await waitFor(() => first.crashed() !== undefined, 'instance 1 to die on the failed dead-letter write')
     await first.stop()
     broker.clearErrors(ApiKeys.Produce)
@@ -191,5 +191,28 @@ describe('crash points between the writes of a hand-off', () => {
       broker.clearErrors(ApiKeys.Produce)
       await app.stop()
     }
+  })
+})
+
+describe('crash points between the writes of a hand-off: no commit', () => {
+  let broker: TestBroker
+  let kafka: Kafka
+
+  beforeAll(async () => {
+    broker = await startBroker()
+    kafka = testKafka(broker)
+  })
+  afterAll(async () => {
+    await broker.stop()
+  })
+
+  it('crash after both writes, before the commit: the retry record is written again with the same id (a duplicate, never a loss)', async () => {
+    const { retry, log } = await scenario(broker, kafka, undefined, { autoCommit: false, waitForRetryRecords: 2 })
+    const values = retry.map((r) => r.message.value?.toString())
+    expect(values.slice(0, 2)).toEqual(['A', 'B'])
+    // Instance 2 saw A and B again with their ids pending → redirected again behind themselves.
+    expect(values.filter((v) => v === 'A').length).toBeGreaterThanOrEqual(1)
+    const workerFirst = [...new Set(log.filter((e) => e.by === 'worker').map((e) => e.value))]
+    expect(workerFirst).toEqual(['A', 'B'])
   })
 })

@@ -13,11 +13,22 @@ import { entry, produce, setupTopics, startApp, startFakeWorker, type LogEntry }
  * fault-injection broker of their own; the rest use the run's broker.
  */
 
-/** Instance 1 on `broker`: fragile producer (no retries) and a consumer that dies instead of restarting. */
-async function startFragile(broker: TestBroker, kafka: Kafka, topic: string, groupId: string, handler: (p: EachMessagePayload) => Promise<void>, autoCommit = true) {
-  const producer = kafka.producer({ retry: { retries: 0 } })
+/**
+ * Instance 1 on `broker`. `fragile` (for the injected faults): a producer without retries and a consumer that
+ * dies instead of restarting, so the instance ends at the failed write. Otherwise kafkajs' usual retries.
+ */
+async function startFirst(
+  broker: TestBroker,
+  kafka: Kafka,
+  topic: string,
+  groupId: string,
+  handler: (p: EachMessagePayload) => Promise<void>,
+  options: { autoCommit?: boolean; fragile?: boolean } = {},
+) {
+  const fragile = options.fragile ?? true
+  const producer = kafka.producer(fragile ? { retry: { retries: 0 } } : {})
   await producer.connect()
-  const consumer = kafka.consumer({ groupId, ...broker.consumerTiming, retry: { retries: 0, restartOnFailure: async () => false } })
+  const consumer = kafka.consumer({ groupId, ...broker.consumerTiming, ...(fragile ? { retry: { retries: 0, restartOnFailure: async () => false } } : {}) })
   const detour = createDetour({ kafka, consumer, groupId, topics: [topic], topicAdmin: broker.topicAdmin, producer, followerConfig: { maxWaitTimeInMs: 100 } })
   let crashed: Error | undefined
   consumer.on(consumer.events.CRASH, (event) => {
@@ -26,7 +37,7 @@ async function startFragile(broker: TestBroker, kafka: Kafka, topic: string, gro
   await detour.start()
   await consumer.connect()
   await consumer.subscribe({ topic, fromBeginning: true })
-  await consumer.run({ autoCommit, eachMessage: detour.eachMessage(handler) })
+  await consumer.run({ autoCommit: options.autoCommit ?? true, eachMessage: detour.eachMessage(handler) })
   return {
     detour,
     crashed: () => crashed,
@@ -72,7 +83,7 @@ async function scenario(
   ])
   // The SDK's own writes are the only produce requests from here on: inject before it starts.
   inject?.()
-  const first = await startFragile(broker, kafka, topic, groupId, handler, options.autoCommit ?? true)
+  const first = await startFirst(broker, kafka, topic, groupId, handler, { autoCommit: options.autoCommit, fragile: inject !== undefined })
   if (options.waitForRetryRecords !== undefined) {
     await collectMessages(kafka, topics.retry, (c) => c.length >= options.waitForRetryRecords!)
     await waitFor(() => log.some((e) => e.value === 'C'), 'C processed by instance 1')
@@ -151,7 +162,7 @@ describe('crash points between the writes of a hand-off: failed writes', () => {
     }
     await produce(kafka, topic, [{ key: 'k', value: 'poison' }])
     broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.NOT_ENOUGH_REPLICAS])
-    const first = await startFragile(broker, kafka, topic, groupId, handler)
+    const first = await startFirst(broker, kafka, topic, groupId, handler)
     await waitFor(() => first.crashed() !== undefined, 'instance 1 to die on the failed dead-letter write')
     await first.stop()
     broker.clearErrors(ApiKeys.Produce)

@@ -34,11 +34,25 @@ describe.skipIf(choice.unavailable !== undefined)('a 3-node Kafka cluster run by
     await broker?.stop()
   })
 
+  /** Partition 0's leader, replicas and ISR, asked until the cluster answers (a killed broker's connections fail for a moment). */
   async function partition0(topic: string): Promise<{ leader: number; replicas: number[]; isr: number[] }> {
-    await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined)
-    const metadata = await admin.fetchTopicMetadata({ topics: [topic] })
-    const partition = metadata.topics[0]!.partitions.find((p) => p.partitionId === 0)!
-    return { leader: partition.leader, replicas: [...partition.replicas].sort(), isr: [...partition.isr].sort() }
+    let found: { leader: number; replicas: number[]; isr: number[] } | undefined
+    await waitFor(
+      async () => {
+        try {
+          const metadata = await admin.fetchTopicMetadata({ topics: [topic] })
+          const partition = metadata.topics[0]!.partitions.find((p) => p.partitionId === 0)!
+          found = { leader: partition.leader, replicas: [...partition.replicas].sort(), isr: [...partition.isr].sort() }
+          return true
+        } catch {
+          return false
+        }
+      },
+      `the metadata of ${topic}`,
+      30_000,
+      250,
+    )
+    return found!
   }
 
   it('creates topics with replication factor 3 and min.insync.replicas=2 by default', async () => {
@@ -91,7 +105,9 @@ describe.skipIf(choice.unavailable !== undefined)('a 3-node Kafka cluster run by
     const cluster = broker as KafkaCluster
     // Each node: its run-kafka.sh wrapper (and the wrapper's watcher) and the JVM.
     const javas = jvmsOf(cluster.dir).filter((line) => /^\d+ (\S*\/)?java /.test(line))
-    expect(javas).toHaveLength(3)
+    const running = cluster.brokerIds.filter((id) => cluster.isRunning(id))
+    expect(running.length).toBeGreaterThan(0)
+    expect(javas).toHaveLength(running.length)
     await admin.disconnect()
     await cluster.stop()
     expect(jvmsOf(cluster.dir)).toEqual([])

@@ -40,7 +40,7 @@ describe('backpressure when the group store is full', () => {
       expect(early).toHaveLength(3)
 
       // The worker releases ids; the paused partition resumes and every message is redirected in order.
-      const worker = await startFakeWorker(kafka, topics)
+      const worker = await startFakeWorker(broker, kafka, topics)
       try {
         await waitFor(() => worker.tombstones.length === 6 && app.detour.stats().pendingIds === 0, 'all six to pass through')
       } finally {

@@ -104,7 +104,7 @@ describe('crash points between the writes of a sequential hand-off (embedded bro
     broker.clearErrors(ApiKeys.Produce)
 
     const second = await startApp(broker, kafka, { name: 'second', topic, groupId, handler })
-    const worker = await startFakeWorker(kafka, topics, (payload) => {
+    const worker = await startFakeWorker(broker, kafka, topics, (payload) => {
       log.push(entry('worker', payload))
       return true
     })

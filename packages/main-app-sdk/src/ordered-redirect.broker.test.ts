@@ -56,7 +56,7 @@ describe('ordered redirect (main app SDK)', () => {
       expect(app.detour.pendingIds(topic, 0, 'k1')).toEqual(envelopes.map((e) => e.id))
 
       // The retry worker succeeds with A, B, C and writes tombstones: the group empties.
-      const worker = await startFakeWorker(kafka, topics, (payload) => {
+      const worker = await startFakeWorker(broker, kafka, topics, (payload) => {
         log.push(entry('worker', payload))
         return true
       })

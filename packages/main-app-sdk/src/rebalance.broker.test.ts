@@ -49,7 +49,7 @@ describe('two instances across rebalances', () => {
     }
     const apps: AppHandle[] = []
     apps.push(await startApp(broker, kafka, { name: 'one', topic, groupId, handler: handler('one') }))
-    const worker = await startFakeWorker(kafka, topics, (payload) => {
+    const worker = await startFakeWorker(broker, kafka, topics, (payload) => {
       record('worker')(payload)
       return true
     })
@@ -59,6 +59,8 @@ describe('two instances across rebalances', () => {
       await wave(5)
       await waitFor(() => apps[1]!.detour.stats().partitions.length > 0, 'instance two to get partitions', 30_000)
       await wave(5)
+      // Instance one has had partitions all along: on a busy machine its first messages may still be on their way.
+      await waitFor(() => processed.some((p) => p.by === 'one'), 'instance one to process messages', 30_000)
       await apps[0]!.stop() // partitions move to instance two
       await wave(5)
       const total = keys.length * 20
@@ -80,6 +82,7 @@ describe('two instances across rebalances', () => {
       expect(processed.some((p) => p.by === 'two')).toBe(true)
       expect(processed.some((p) => p.by === 'one')).toBe(true)
     } finally {
+      for (const app of apps) for (const why of app.restarted) console.log(`instance ${app.name} was restarted: ${why}`)
       for (const app of apps) await app.stop()
       await worker.stop()
       await producer.disconnect()

@@ -31,6 +31,37 @@ export const fastConsumerConfig: ConsumerTiming =
     ? { maxWaitTimeInMs: 100, sessionTimeout: 6000, rebalanceTimeout: 6000, heartbeatInterval: 500 }
     : { maxWaitTimeInMs: 100, sessionTimeout: 4000, rebalanceTimeout: 4000, heartbeatInterval: 300 }
 
+/**
+ * Consumer timing for a test in which a member leaves a group and another joins it (a restart, a second
+ * instance). A real broker rebalances as soon as the leaving member says so. The embedded broker notices a
+ * departed member only when its session expires (kafkajs cannot parse the mock's LeaveGroup answer) and
+ * holds every rebalance with existing members for sessionTimeout - 1000 ms: there, sessions are cut to 2 s.
+ */
+export function rejoinConsumerTiming(broker: Pick<TestBroker, 'mode' | 'consumerTiming'>): ConsumerTiming {
+  if (broker.mode !== 'embedded') return broker.consumerTiming
+  return { ...broker.consumerTiming, sessionTimeout: 2000, rebalanceTimeout: 2000, heartbeatInterval: 300 }
+}
+
+/**
+ * Says whether a kafkajs consumer crashed because of a known gap of the embedded broker rather than because
+ * of the code under test: returns what happened, or `undefined`. librdkafka's mock completes a group's sync
+ * as soon as the leader's SyncGroup arrives (it carries every member's assignment) and answers a SyncGroup
+ * that another member sends afterwards with INVALID_REQUEST, where Kafka returns the assignment. kafkajs
+ * takes that as fatal: a member that syncs after its leader (a race, lost more often on a busy machine)
+ * crashes for good. Tests restart such a member, as an orchestrator would restart its process.
+ */
+export function embeddedBrokerGap(broker: Pick<TestBroker, 'mode'>, error: unknown): string | undefined {
+  if (broker.mode !== 'embedded') return undefined
+  type Chain = { type?: unknown; stack?: unknown; cause?: Chain; originalError?: Chain }
+  let e = error as Chain | undefined
+  for (let depth = 0; e && depth < 10; depth++, e = e.cause ?? e.originalError) {
+    if (e.type === 'INVALID_REQUEST' && typeof e.stack === 'string' && /syncGroup/i.test(e.stack)) {
+      return 'the embedded broker answered a late SyncGroup with INVALID_REQUEST (Kafka returns the assignment)'
+    }
+  }
+  return undefined
+}
+
 export interface CollectedMessage {
   readonly topic: string
   readonly partition: number

@@ -1,13 +1,32 @@
 // Shared by the e2e suites (excluded from the build, like the suites).
 import { rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { onTestFinished } from 'vitest'
 import { resolveBrokerMode, startBroker, type TestBroker } from '@detour/testkit'
 import { ensureBuilt } from './system/paths.js'
 import { describeResult, runScenario, type ScenarioOptions, type ScenarioResult } from './system/scenario.js'
+import { startStallWatchdog } from './system/stall-watchdog.js'
+
+let watchingThisProcess = false
+
+/**
+ * A hang of this test process must fail its file, not stall the run: a starved event loop fires no
+ * vitest timeout. After 30 s without a timer run, the watchdog prints this process's busiest JavaScript
+ * stacks (and writes them next to the e2e logs), then SIGKILLs it; vitest reports the file as failed and
+ * the children (orphan guard) and the brokers (run-kafka.sh) go with it.
+ */
+function watchThisProcess(): void {
+  if (watchingThisProcess) return
+  watchingThisProcess = true
+  const reportFile = join(tmpdir(), `detour-e2e-test-process.${process.pid}.stall.json`)
+  startStallWatchdog({ stallMs: 30_000, label: `e2e test process (pid ${process.pid}, report ${reportFile})`, reportFile, kill: true })
+}
 
 /** Builds the child programs if needed and starts this file's broker (embedded, KAFKA_BROKERS or container). */
 export async function setUpSuite(): Promise<TestBroker> {
   ensureBuilt()
+  watchThisProcess()
   const { reason } = await resolveBrokerMode()
   const broker = await startBroker()
   console.log(`e2e broker: ${broker.description} (${reason})`)

@@ -69,10 +69,17 @@ export class AdminTopics implements BrokerTopicAdmin {
       ...spec.config,
     }).map(([name, value]) => ({ name, value }))
     await this.withAdmin(async (admin) => {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic, numPartitions: partitions, replicationFactor: spec.replicationFactor ?? -1, configEntries }],
-      })
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: [{ topic, numPartitions: partitions, replicationFactor: spec.replicationFactor ?? -1, configEntries }],
+        })
+      } catch (error) {
+        // kafkajs' waitForLeaders retries LEADER_NOT_AVAILABLE only; on a multi-node cluster the broker it
+        // asks may not know the new topic yet (UNKNOWN_TOPIC_OR_PARTITION). The topic was created: wait below.
+        const { type, cause } = error as { type?: string; cause?: { type?: string } }
+        if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && cause?.type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error
+      }
       // ListOffsets goes to each partition's leader: it succeeds once every leader hosts its partition.
       const deadline = Date.now() + 30_000
       for (;;) {

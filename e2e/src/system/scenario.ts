@@ -195,7 +195,7 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
   })
   const observer = new TopicObserver(kafka, system.topics, workload.run, note)
   const observations = observer.observations
-  const producer = new WorkloadProducer(kafka, topic, { log: note })
+  const producer = new WorkloadProducer(kafka, topic, { partitions, log: note })
   let phase: Progress['phase'] = 'starting'
   let produced = 0
   let producedAt: number | undefined

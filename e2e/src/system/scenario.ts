@@ -4,7 +4,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { collectMessages, randomName, startBroker, type TestBroker } from '@detour/testkit'
 import { ChaosMonkey, type ChaosEvent, type ChaosOptions } from './chaos.js'
 import { checkRun, invariantFailures, type CheckReport } from './checker.js'
-import { DetourSystem, type HandlerSettings, type WorkerSettings } from './detour-system.js'
+import { childConsumerTiming, DetourSystem, type HandlerSettings, type WorkerSettings } from './detour-system.js'
 import { scrape, sumOf, type Sample } from './metrics-text.js'
 import type { Observations } from './observations.js'
 import { ProcessSupervisor, type ExitRecord, type ManagedProcess, type StuckRecord } from './process-supervisor.js'
@@ -193,7 +193,7 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
     },
     retry: { retries: 20, initialRetryTime: 100, maxRetryTime: 2000 },
   })
-  const observer = new TopicObserver(kafka, system.topics, workload.run, note)
+  const observer = new TopicObserver(kafka, system.topics, workload.run, note, childConsumerTiming(broker).metadataMaxAge)
   const observations = observer.observations
   const producer = new WorkloadProducer(kafka, topic, { partitions, log: note })
   let phase: Progress['phase'] = 'starting'

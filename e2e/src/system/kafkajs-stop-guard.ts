@@ -15,7 +15,7 @@ export class FetchAfterStopError extends Error {
 
 interface RunnerPrototype {
   running: boolean
-  fetch(nodeId: number): Promise<unknown[]>
+  fetch: (this: RunnerPrototype, nodeId: number) => Promise<unknown[]>
 }
 
 let installed: boolean | undefined

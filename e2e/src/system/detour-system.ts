@@ -125,15 +125,18 @@ export class DetourSystem {
   async provision(): Promise<void> {
     const { broker, partitions } = this.options
     const t = this.topics
-    for (const [name, compact] of [
-      [t.source, false],
-      [t.retry, false],
-      [t.redirect, true],
-      [t.error, false],
-      [t.output, false],
-    ] as const) {
-      await broker.createTopic(name, partitions, { compact })
-    }
+    // In parallel: on a real broker each creation waits for its partitions' leaders.
+    await Promise.all(
+      (
+        [
+          [t.source, false],
+          [t.retry, false],
+          [t.redirect, true],
+          [t.error, false],
+          [t.output, false],
+        ] as const
+      ).map(([name, compact]) => broker.createTopic(name, partitions, { compact })),
+    )
   }
 
   private handlerEnv(): Record<string, string> {

@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startBroker, testKafka } from '@detour/testkit'
+import { resolveBrokerMode, startBroker, testKafka } from '@detour/testkit'
 import { parseArgs, usage } from './cli/parse-args.js'
 import { resultsFile, writeResults } from './report/results-file.js'
 import { formatTable } from './report/table.js'
@@ -21,10 +21,20 @@ async function main(): Promise<number> {
   const startedAt = new Date()
   const loadAtStart = loadAverage()
   const t0 = performance.now()
-  const broker = await startBroker()
+  // Apache Kafka when Java is here (DETOUR_BROKER=embedded: the mock), with the JVM's normal JIT: the
+  // tests' fast-start setting (first tier only) would slow the broker down under load.
+  const choice = await resolveBrokerMode()
+  console.log(`Broker: ${choice.mode} (${choice.reason}); starting…`)
+  const broker = await startBroker({ jit: 'full', log: (line) => console.log(line) })
   console.log(`Detour benchmarks${args.quick ? ' (--quick: smoke run, not for publishing)' : ''}`)
   console.log(`${machine.cores} cores, ${machine.cpuModel}, Node ${machine.node}; broker: ${broker.description}; load ${loadAtStart.join(' ')}`)
-  const ctx: BenchContext = { broker, kafka: testKafka(broker), quick: args.quick, log: (message) => console.log(message) }
+  const ctx: BenchContext = {
+    broker,
+    kafka: testKafka(broker),
+    consumerConfig: broker.consumerTiming,
+    quick: args.quick,
+    log: (message) => console.log(message),
+  }
   const results: Figure[] = []
   const failures: Array<{ benchmark: string; error: string }> = []
   try {
@@ -54,7 +64,9 @@ async function main(): Promise<number> {
     resultsFile({
       startedAt,
       machine,
+      brokerMode: broker.mode,
       broker: broker.description,
+      brokerReason: choice.reason,
       quick: args.quick,
       only: args.only,
       durationSeconds,
@@ -64,7 +76,7 @@ async function main(): Promise<number> {
     }),
   )
   console.log(`\n${formatTable(results)}\n`)
-  console.log(`${results.length} figures in ${durationSeconds} s; written to ${out}`)
+  console.log(`${results.length} figures in ${durationSeconds} s on ${broker.description}; written to ${out} (section "${broker.mode}")`)
   if (failures.length > 0) console.error(`${failures.length} benchmark(s) failed: ${failures.map((f) => f.benchmark).join(', ')}`)
   return failures.length > 0 ? 1 : 0
 }

@@ -44,7 +44,7 @@ export const happyPath: Benchmark = {
           await noop()
           span.finish()
         },
-      })
+      }, ctx.consumerConfig)
       try {
         await within(span.done.promise, timeoutMs, () => `raw consumer read ${span.count}/${total}`)
         return span.rate

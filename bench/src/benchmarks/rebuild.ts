@@ -46,7 +46,7 @@ export const rebuild: Benchmark = {
     const naming = { retry: `${source}-retry`, redirect: `${source}-redirect`, error: `${source}-dlt` }
     await ctx.broker.createTopic(source, PARTITIONS)
     await ctx.broker.createTopic(naming.retry, PARTITIONS)
-    await ctx.broker.createTopic(naming.redirect, PARTITIONS)
+    await ctx.broker.createTopic(naming.redirect, PARTITIONS, { compact: true })
     await ctx.broker.createTopic(naming.error, PARTITIONS)
     const records: Message[] = []
     const now = new Date()
@@ -70,7 +70,7 @@ export const rebuild: Benchmark = {
         eachBatch: async ({ batch }) => {
           span.finish(batch.messages.length)
         },
-      })
+      }, ctx.consumerConfig)
       try {
         await within(span.done.promise, timeoutMs, () => `raw consumer read ${span.count}/${total}`)
         return { rate: span.rate, ms: span.seconds * 1000 }

@@ -5,7 +5,7 @@ import { randomName } from '@detour/testkit'
 import { alternate, figure } from '../suite/figure.js'
 import type { Benchmark, BenchContext } from '../suite/types.js'
 import { startDetourApp } from '../support/detour-app.js'
-import { benchConsumerConfig, deferred, sleep, startConsumer, within } from '../support/kafka.js'
+import { deferred, sleep, startConsumer, within } from '../support/kafka.js'
 import { percentile } from '../support/stats.js'
 
 const PARTITIONS = 4
@@ -77,7 +77,7 @@ export const retryLatency: Benchmark = {
         consumerGroup: app.groupId,
         topics: [source],
         topicAdmin: ctx.broker.topicAdmin,
-        consumerConfig: benchConsumerConfig,
+        consumerConfig: ctx.consumerConfig,
         backoff: { type: 'constant', delayMs: 0 },
         handler: async ({ topic, partition, message }: EachMessagePayload) => {
           const at = failedAt.get(messageId({ topic, partition, offset: message.offset }))
@@ -119,7 +119,7 @@ export const retryLatency: Benchmark = {
           latencies.push(performance.now() - at)
           if (latencies.length === total) done.resolve()
         },
-      })
+      }, ctx.consumerConfig)
       try {
         const producer = ctx.kafka.producer({ allowAutoTopicCreation: false })
         await producer.connect()

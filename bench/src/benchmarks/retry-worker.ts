@@ -4,7 +4,7 @@ import { createRetryWorker } from '@detour/retry-app'
 import { randomName } from '@detour/testkit'
 import { alternate, figure } from '../suite/figure.js'
 import type { Benchmark, BenchContext } from '../suite/types.js'
-import { Span, benchConsumerConfig, fill, sleep, startConsumer, within } from '../support/kafka.js'
+import { Span, fill, sleep, startConsumer, within } from '../support/kafka.js'
 import { failurePlan, payload } from '../support/prng.js'
 
 const KEYS = 1000
@@ -35,7 +35,8 @@ export const retryWorker: Benchmark = {
     const consumerGroup = randomName('bench-worker-app')
     const source = randomName('bench-worker')
     const topics = detourTopics(source, consumerGroup)
-    for (const topic of [topics.source, topics.retry, topics.redirect, topics.error]) await ctx.broker.createTopic(topic, 1)
+    // The redirect topic is compacted, as Detour requires (and checks, where the broker has an admin API).
+    for (const topic of [topics.source, topics.retry, topics.redirect, topics.error]) await ctx.broker.createTopic(topic, 1, { compact: topic === topics.redirect })
     const fails = failurePlan(SEED, FAILURE_RATE)
 
     // What the main app would have written for source messages 0..N-1 of partition 0 (all failures).
@@ -50,7 +51,7 @@ export const retryWorker: Benchmark = {
       const common = { source: src, id, groupKey: key, reason: 'failure' as const, consumerGroup, now }
       redirects.push(buildRedirectRecord(common))
       retries.push(
-        buildRetryRecord({ ...common, error, message: { key, value: payload(VALUE_BYTES, i), headers: { 'x-trace': `trace-${i}` }, timestamp: '1700000000000' } }),
+        buildRetryRecord({ ...common, error, message: { key, value: payload(VALUE_BYTES, i), headers: { 'x-trace': `trace-${i}` }, timestamp: String(now.getTime()) } }),
       )
     }
     // Verdicts depend on the source offset (not on the random topic name), so every run fails the same attempts.
@@ -90,7 +91,7 @@ export const retryWorker: Benchmark = {
           }
           span.finish()
         },
-      })
+      }, ctx.consumerConfig)
       try {
         await within(span.done.promise, timeoutMs, () => `one-at-a-time consumer finished ${span.count}/${total}`)
         return span.rate
@@ -108,7 +109,7 @@ export const retryWorker: Benchmark = {
         topics: [source],
         groupId: randomName('bench-worker-grp'),
         topicAdmin: ctx.broker.topicAdmin,
-        consumerConfig: benchConsumerConfig,
+        consumerConfig: ctx.consumerConfig,
         backoff: { type: 'constant', delayMs: 0 },
         maxAttempts: 50,
         handler: async ({ message }: EachMessagePayload) => {

@@ -2,7 +2,6 @@ import type { EachMessagePayload, KafkaMessage } from 'kafkajs'
 import { createDetour } from '@detour/main-app-sdk'
 import { randomName } from '@detour/testkit'
 import type { BenchContext } from '../suite/types.js'
-import { benchConsumerConfig } from '../support/kafka.js'
 
 export interface OverheadSample {
   /** ns per call of the no-op handler itself (awaited). */
@@ -22,14 +21,14 @@ export async function measureWrapperOverhead(ctx: BenchContext, calls: number, r
   await ctx.broker.createTopic(topic, partitions)
   const groupId = randomName('bench-overhead-app')
   // The consumer is never connected: Detour only needs it for its group events.
-  const consumer = ctx.kafka.consumer({ groupId, ...benchConsumerConfig })
+  const consumer = ctx.kafka.consumer({ groupId, ...ctx.consumerConfig })
   const detour = createDetour({
     kafka: ctx.kafka,
     consumer,
     groupId,
     topics: [topic],
     topicAdmin: ctx.broker.topicAdmin,
-    followerConfig: { maxWaitTimeInMs: benchConsumerConfig.maxWaitTimeInMs },
+    followerConfig: { maxWaitTimeInMs: ctx.consumerConfig.maxWaitTimeInMs },
   })
   const noop = async (): Promise<void> => {}
   const wrapped = detour.eachMessage(noop)
@@ -37,7 +36,7 @@ export async function measureWrapperOverhead(ctx: BenchContext, calls: number, r
     const message: KafkaMessage = {
       key: Buffer.from(`customer-${i % 5000}`),
       value: Buffer.alloc(100, 97),
-      timestamp: '1700000000000',
+      timestamp: String(Date.now()),
       attributes: 0,
       offset: String(1_000_000 + i),
       headers: { 'x-trace': Buffer.from(`trace-${i}`) },

@@ -1,5 +1,5 @@
 import type { Kafka } from 'kafkajs'
-import type { TestBroker } from '@detour/testkit'
+import type { ConsumerTiming, TestBroker } from '@detour/testkit'
 
 /** A goal, checked for the report only (never asserted). */
 export interface Goal {
@@ -38,6 +38,12 @@ export interface BenchContext {
   readonly broker: TestBroker
   /** A kafkajs client for the broker (quiet). Benchmarks may create more clients from it. */
   readonly kafka: Kafka
+  /**
+   * Consumer settings of every side of every benchmark (Detour's consumers, the worker, the raw ones): the
+   * broker's `consumerTiming` — fetch waits of 100 ms (the embedded broker never answers a fetch early) and
+   * sessions the broker accepts.
+   */
+  readonly consumerConfig: ConsumerTiming
   readonly quick: boolean
   /** Progress output (not part of the results). */
   readonly log: (message: string) => void

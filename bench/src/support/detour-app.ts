@@ -2,7 +2,6 @@ import type { Consumer, EachMessageHandler } from 'kafkajs'
 import { createDetour, type Detour, type DetourOptions } from '@detour/main-app-sdk'
 import { randomName } from '@detour/testkit'
 import type { BenchContext } from '../suite/types.js'
-import { benchConsumerConfig } from './kafka.js'
 
 export interface DetourApp {
   readonly detour: Detour
@@ -33,14 +32,14 @@ export interface DetourAppSettings {
  */
 export async function startDetourApp(ctx: BenchContext, settings: DetourAppSettings): Promise<DetourApp> {
   const groupId = settings.groupId ?? randomName('bench-app')
-  const consumer = ctx.kafka.consumer({ groupId, ...benchConsumerConfig })
+  const consumer = ctx.kafka.consumer({ groupId, ...ctx.consumerConfig })
   const detour = createDetour({
     kafka: ctx.kafka,
     consumer,
     groupId,
     topics: [settings.topic],
     topicAdmin: ctx.broker.topicAdmin,
-    followerConfig: { maxWaitTimeInMs: benchConsumerConfig.maxWaitTimeInMs },
+    followerConfig: { maxWaitTimeInMs: ctx.consumerConfig.maxWaitTimeInMs },
     ...settings.detour,
   })
   let stopped = false

@@ -1,11 +1,5 @@
 import type { Consumer, ConsumerRunConfig, Kafka, Message } from 'kafkajs'
-import { fastConsumerConfig, randomName } from '@detour/testkit'
-
-/**
- * Consumer settings shared by every side of every benchmark: the embedded broker never answers a
- * fetch early, so the fetch wait is short (100 ms) for Detour's consumers and the raw ones alike.
- */
-export const benchConsumerConfig = fastConsumerConfig
+import { randomName, type ConsumerTiming } from '@detour/testkit'
 
 /** Writes records in batches (acks=all), one producer. Returns when everything is acknowledged. */
 export async function fill(kafka: Kafka, topic: string, messages: readonly Message[], batchSize = 500): Promise<void> {
@@ -87,14 +81,18 @@ export class Span {
   }
 }
 
-/** A connected, subscribed, running consumer in a fresh group reading `topic` from the beginning. */
+/**
+ * A connected, subscribed, running consumer in a fresh group reading `topic` from the beginning, with the
+ * run's consumer settings (`BenchContext.consumerConfig`, the same for Detour's consumers).
+ */
 export async function startConsumer(
   kafka: Kafka,
   topic: string,
   run: ConsumerRunConfig,
+  consumerConfig: ConsumerTiming,
   groupId = randomName('bench-raw'),
 ): Promise<Consumer> {
-  const consumer = kafka.consumer({ groupId, ...benchConsumerConfig })
+  const consumer = kafka.consumer({ groupId, ...consumerConfig })
   await consumer.connect()
   await consumer.subscribe({ topic, fromBeginning: true })
   await consumer.run(run)

@@ -1,19 +1,24 @@
 #!/usr/bin/env node
 /**
- * `pnpm demo`: the whole Detour flow on one machine. Starts a broker (the embedded one, or the cluster
- * in KAFKA_BROKERS), a retry worker (the real `detour-retry` CLI) and one main app (two with --chaos) as
- * child processes, produces a seeded workload with transient and poison messages, shows progress, then
- * checks per-key order, loss and leftover pending ids from the topics themselves.
+ * `pnpm demo`: the whole Detour flow on one machine. Starts a broker (`startBroker()` of the test kit:
+ * Apache Kafka run as a child process when Java is here, the cluster in KAFKA_BROKERS, or the embedded
+ * mock with DETOUR_BROKER=embedded), a retry worker (the real `detour-retry` CLI) and one main app (two
+ * with --chaos) as child processes, produces a seeded workload with transient and poison messages, shows
+ * progress, then checks per-key order, loss and leftover pending ids from the topics themselves.
  */
 import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import { startBroker } from '@detour/testkit'
+import { kafkaCacheDir, KAFKA_VERSION, resolveBrokerMode, startBroker } from '@detour/testkit'
 import { runScenario, type ScenarioOptions } from '../system/scenario.js'
+import { startStallWatchdog } from '../system/stall-watchdog.js'
+import { demoArguments } from './demo-arguments.js'
 import { ProgressView } from './progress-view.js'
 import { summaryTable } from './summary-table.js'
 
-const argv = await yargs(hideBin(process.argv))
+const argv = await yargs(demoArguments(hideBin(process.argv)))
   .scriptName('pnpm demo')
   .usage('$0 [options]\n\nRuns the Detour demo: ordered retries with a retry worker and main apps as separate processes.')
   .option('messages', { type: 'number', default: 2000, describe: 'Messages to produce' })
@@ -30,6 +35,8 @@ const argv = await yargs(hideBin(process.argv))
   .option('group', { type: 'string', default: 'detour-demo-app', describe: "The main apps' consumer group" })
   .option('output-topic', { type: 'string', default: 'detour-demo.processed', describe: 'Where the handler writes processed messages' })
   .check((args) => {
+    // yargs hands anything after `--` (and stray words) over as positionals: the demo takes none.
+    if (args._.length > 0) throw new Error(`Unexpected argument(s): ${args._.join(' ')}. The demo takes only options, e.g. pnpm demo --chaos --messages 3000`)
     for (const flag of ['messages', 'keys', 'poison', 'partitions', 'timeout-ms'] as const) {
       if (!Number.isInteger(args[flag]) || args[flag] < (flag === 'messages' || flag === 'poison' ? 0 : 1)) throw new Error(`--${flag} must be a positive integer`)
     }
@@ -44,6 +51,9 @@ const argv = await yargs(hideBin(process.argv))
   .alias('help', 'h')
   .version(false)
   .parseAsync()
+
+// A demo that hangs must say where: after 30 s without a timer run, print the stack and exit.
+startStallWatchdog({ stallMs: 30_000, label: 'the demo', kill: true })
 
 const view = new ProgressView(process.stdout)
 const abort = new AbortController()
@@ -64,7 +74,21 @@ view.note(
   `Detour demo: ${argv.messages} messages over ${argv.keys} keys, ${argv.partitions} partitions, failure rate ${argv['failure-rate']}, ` +
     `${argv.poison} poison, seed ${argv.seed}${argv.chaos ? ', chaos' : ''}`,
 )
-const broker = await startBroker()
+const choice = await resolveBrokerMode()
+const alternatives =
+  choice.mode === 'embedded'
+    ? 'KAFKA_BROKERS=host:port for an existing cluster'
+    : 'DETOUR_BROKER=embedded for the in-process mock broker, KAFKA_BROKERS=host:port for an existing cluster'
+view.note(`Broker: ${choice.mode} — ${choice.reason} (${alternatives})`)
+let starting = 'Starting the broker'
+if (choice.mode === 'kafka') {
+  starting = `Starting Apache Kafka ${KAFKA_VERSION} (one node, a JVM child process)`
+  if (!existsSync(join(kafkaCacheDir(), 'libs', '.complete'))) {
+    view.note(`First run: Maven downloads Apache Kafka ${KAFKA_VERSION} (about 45 MB) into ${kafkaCacheDir()}; later runs start from there.`)
+  }
+}
+const broker = await view.during(starting, startBroker({ log: (line) => view.note(line) }))
+view.note(`Broker: ${broker.description}`)
 const options: ScenarioOptions = {
   name: 'demo',
   broker,

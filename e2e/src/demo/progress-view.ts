@@ -57,9 +57,42 @@ export class ProgressView {
     this.drawn = false
   }
 
+  /**
+   * Shows `label` with a running clock until `work` settles (on a terminal one line rewritten in place;
+   * otherwise the label once), then `label: done in N s`. Resolves or rejects as `work` does.
+   */
+  async during<T>(label: string, work: Promise<T>): Promise<T> {
+    const started = Date.now()
+    const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(1)} s`
+    let timer: NodeJS.Timeout | undefined
+    if (this.interactive) {
+      const draw = (): void => {
+        this.stream.write(`\r\x1b[2K${label} … ${elapsed()}`)
+        this.drawn = true
+      }
+      draw()
+      timer = setInterval(draw, 200)
+    } else {
+      this.stream.write(`${label} …\n`)
+    }
+    try {
+      const result = await work
+      if (timer) clearInterval(timer)
+      this.note(`${label}: done in ${elapsed()}`)
+      return result
+    } catch (error) {
+      if (timer) clearInterval(timer)
+      this.note(`${label}: failed after ${elapsed()}`)
+      throw error
+    } finally {
+      this.drawn = false
+    }
+  }
+
   /** Prints a status line without garbling the live line. */
   note(text: string): void {
     if (this.drawn) this.stream.write('\r\x1b[2K')
+    this.drawn = false
     this.stream.write(`${text}\n`)
   }
 }

@@ -8,8 +8,12 @@
  *   (5 s fetch wait, 30 s session) make it very slow on the embedded broker, whose fetches never return
  *   early and whose rebalances wait for the session timeout of a killed member. Settings the
  *   application passes itself still win.
+ * - Stall watchdog (`DETOUR_E2E_STALL_REPORT`): a worker thread that reports the JavaScript stack when
+ *   the event loop stops running timers (see `stall-watchdog.ts`); the supervisor reads the report when
+ *   its liveness probe finds the child unresponsive.
  */
 import kafkajs, { type ConsumerConfig } from 'kafkajs'
+import { startStallWatchdog } from './stall-watchdog.js'
 
 const parent = process.ppid
 setInterval(() => {
@@ -18,6 +22,15 @@ setInterval(() => {
     process.exit(70)
   }
 }, 500).unref()
+
+const stallReport = process.env.DETOUR_E2E_STALL_REPORT
+if (stallReport) {
+  startStallWatchdog({
+    stallMs: Number(process.env.DETOUR_E2E_STALL_MS ?? 10_000),
+    label: `${process.env.DETOUR_E2E_PROCESS_NAME ?? 'child'} (pid ${process.pid})`,
+    reportFile: stallReport.replace('{pid}', String(process.pid)),
+  })
+}
 
 const raw = process.env.DEMO_KAFKAJS_CONSUMER_DEFAULTS
 if (raw) {

@@ -6,23 +6,21 @@ import { programs, repoRoot } from './paths.js'
 import { freePort, type ManagedProcess, type ProcessSupervisor } from './process-supervisor.js'
 
 /**
- * Consumer timing for every child: suits the embedded broker, harmless on a real cluster.
- * - A short session: the embedded broker notices a killed member only when its session expires, and
- *   holds a rebalance with existing members for `sessionTimeout - 1000`. Real brokers refuse sessions
- *   below `group.min.session.timeout.ms` (6 s by default), so they get 6 s.
- * - `metadataMaxAge`: the embedded broker keeps a downed broker as partition leader but leaves it out of
- *   Metadata, so a kafkajs consumer stops fetching that broker's partitions and only notices it is back
- *   at its next periodic metadata refresh (kafkajs default: 5 minutes).
+ * Consumer timing for every child: the broker's own (`broker.consumerTiming`: sessions as short as that
+ * broker allows, because a rebalance waits for a killed member's session to expire; fetch waits of 100 ms).
+ * On the embedded broker only, `metadataMaxAge`: the mock keeps a downed broker as partition leader but
+ * leaves it out of Metadata, so a kafkajs consumer stops fetching that broker's partitions and only
+ * notices it is back at its next periodic metadata refresh (kafkajs default: 5 minutes).
  */
-export function childConsumerTiming(broker: Pick<TestBroker, 'mode'>): {
+export function childConsumerTiming(broker: Pick<TestBroker, 'mode' | 'consumerTiming'>): {
   sessionTimeout: number
   rebalanceTimeout: number
   heartbeatInterval: number
   maxWaitTimeInMs: number
-  metadataMaxAge: number
+  metadataMaxAge: number | undefined
 } {
-  const session = broker.mode === 'embedded' ? 4000 : 6000
-  return { sessionTimeout: session, rebalanceTimeout: session, heartbeatInterval: 400, maxWaitTimeInMs: 100, metadataMaxAge: 5000 }
+  const { sessionTimeout, rebalanceTimeout, heartbeatInterval, maxWaitTimeInMs } = broker.consumerTiming
+  return { sessionTimeout, rebalanceTimeout, heartbeatInterval, maxWaitTimeInMs, metadataMaxAge: broker.mode === 'embedded' ? 5000 : undefined }
 }
 
 export interface HandlerSettings {
@@ -127,15 +125,18 @@ export class DetourSystem {
   async provision(): Promise<void> {
     const { broker, partitions } = this.options
     const t = this.topics
-    for (const [name, compact] of [
-      [t.source, false],
-      [t.retry, false],
-      [t.redirect, true],
-      [t.error, false],
-      [t.output, false],
-    ] as const) {
-      await broker.createTopic(name, partitions, { compact })
-    }
+    // In parallel: on a real broker each creation waits for its partitions' leaders.
+    await Promise.all(
+      (
+        [
+          [t.source, false],
+          [t.retry, false],
+          [t.redirect, true],
+          [t.error, false],
+          [t.output, false],
+        ] as const
+      ).map(([name, compact]) => broker.createTopic(name, partitions, { compact })),
+    )
   }
 
   private handlerEnv(): Record<string, string> {
@@ -172,7 +173,7 @@ export class DetourSystem {
         DETOUR_SESSION_TIMEOUT_MS: String(t.sessionTimeout),
         DETOUR_HEARTBEAT_INTERVAL_MS: String(t.heartbeatInterval),
         DETOUR_MAX_WAIT_TIME_MS: String(t.maxWaitTimeInMs),
-        DETOUR_METADATA_MAX_AGE_MS: String(t.metadataMaxAge),
+        ...(t.metadataMaxAge === undefined ? {} : { DETOUR_METADATA_MAX_AGE_MS: String(t.metadataMaxAge) }),
         DETOUR_PARTITIONS_CONSUMED_CONCURRENTLY: String(this.options.partitionsConsumedConcurrently ?? this.options.partitions),
         DEMO_INSTANCE: String(index),
         DETOUR_LOG_LEVEL: process.env.DETOUR_E2E_DEBUG_LOGS ? 'debug' : 'info',
@@ -219,7 +220,7 @@ export class DetourSystem {
       ],
       env: {
         ...this.handlerEnv(),
-        // Without timing flags all of it goes through the preload; metadataMaxAge always does (no flag for it).
+        // Without timing flags all of it goes through the preload; metadataMaxAge (embedded only) always does (no flag for it).
         DEMO_KAFKAJS_CONSUMER_DEFAULTS: JSON.stringify(timingFlags.length === 0 ? t : { metadataMaxAge: t.metadataMaxAge }),
       },
     })

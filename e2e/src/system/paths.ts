@@ -13,6 +13,8 @@ export const programs = {
   handler: join(repoRoot, 'e2e/dist/demo/example-handler.js'),
   preload: join(repoRoot, 'e2e/dist/system/child-preload.js'),
   retryWorker: join(repoRoot, 'packages/retry-app/dist/cli/bin.js'),
+  stallWatchdogWorker: join(repoRoot, 'e2e/dist/system/stall-watchdog-worker.js'),
+  stopRace: join(repoRoot, 'e2e/dist/system/kafkajs-stop-race.js'),
 } as const
 
 function newest(dir: string, skip: (name: string) => boolean): number {

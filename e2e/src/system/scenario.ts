@@ -4,13 +4,18 @@ import { Kafka, logLevel } from 'kafkajs'
 import { collectMessages, randomName, startBroker, type TestBroker } from '@detour/testkit'
 import { ChaosMonkey, type ChaosEvent, type ChaosOptions } from './chaos.js'
 import { checkRun, invariantFailures, type CheckReport } from './checker.js'
-import { DetourSystem, type HandlerSettings, type WorkerSettings } from './detour-system.js'
+import { childConsumerTiming, DetourSystem, type HandlerSettings, type WorkerSettings } from './detour-system.js'
 import { scrape, sumOf, type Sample } from './metrics-text.js'
 import type { Observations } from './observations.js'
-import { ProcessSupervisor, type ExitRecord, type ManagedProcess } from './process-supervisor.js'
+import { ProcessSupervisor, type ExitRecord, type ManagedProcess, type StuckRecord } from './process-supervisor.js'
 import { TopicObserver } from './topic-observer.js'
+import { guardFetchAfterStop } from './kafkajs-stop-guard.js'
 import { generateWorkload, type Workload, type WorkloadOptions } from './workload.js'
 import { WorkloadProducer } from './workload-producer.js'
+
+// The orchestrator's own consumers (the topic observer replaces stalled ones) must not meet kafkajs'
+// stop-during-rebalance busy loop; Detour's processes run kafkajs unpatched.
+guardFetchAfterStop()
 
 export interface Progress {
   readonly phase: 'starting' | 'running' | 'stopping' | 'checking' | 'done'
@@ -121,6 +126,8 @@ export interface ScenarioResult {
    */
   readonly environmentCrashes: readonly string[]
   readonly chaos: readonly ChaosEvent[]
+  /** Children the supervisor's watchdog found stuck, with their stacks (each is also a failure). */
+  readonly stuck: readonly StuckRecord[]
   readonly workload: Workload
   readonly observations: Observations
 }
@@ -186,9 +193,9 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
     },
     retry: { retries: 20, initialRetryTime: 100, maxRetryTime: 2000 },
   })
-  const observer = new TopicObserver(kafka, system.topics, workload.run, note)
+  const observer = new TopicObserver(kafka, system.topics, workload.run, note, childConsumerTiming(broker).metadataMaxAge)
   const observations = observer.observations
-  const producer = new WorkloadProducer(kafka, topic, { log: note })
+  const producer = new WorkloadProducer(kafka, topic, { partitions, log: note })
   let phase: Progress['phase'] = 'starting'
   let produced = 0
   let producedAt: number | undefined
@@ -387,7 +394,12 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
       else if (failure) failures.push(`${what}; see ${managed.logFile}`)
     }
     for (const exit of uncleanStops) judge(exit, `${exit.name} #${exit.incarnation} exited with code ${exit.code} (signal ${exit.signal}) after SIGTERM`, true)
+    for (const stuck of supervisor.stuck) {
+      failures.push(`${stuck.name} #${stuck.incarnation} (pid ${stuck.pid}) was stuck: ${stuck.reason}; the watchdog killed it. Its JavaScript stack:\n${stuck.stack}`)
+    }
     for (const crash of supervisor.crashes) {
+      // A stuck process's kill is reported above with its stack.
+      if (supervisor.stuck.some((s) => s.name === crash.name && s.incarnation === crash.incarnation)) continue
       judge(crash, `${crash.name} #${crash.incarnation} exited unexpectedly (code ${crash.code}, signal ${crash.signal}) and was restarted`, !options.allowCrashes)
     }
     phase = 'checking'
@@ -436,6 +448,7 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
       processes: supervisor.all.map((p) => ({ name: p.name, starts: p.incarnations, exits: p.exits })),
       environmentCrashes,
       chaos: chaos?.events ?? [],
+      stuck: supervisor.stuck,
       workload,
       observations,
     }

@@ -37,6 +37,8 @@ export class TopicObserver {
     readonly topics: ObservedTopics,
     run: string,
     private readonly log: (line: string) => void = () => {},
+    /** kafkajs `metadataMaxAge` of its consumer (see `childConsumerTiming`: set on the embedded broker only). */
+    private readonly metadataMaxAge?: number,
   ) {
     this.observations = new Observations(topics, run)
     this.admin = kafka.admin()
@@ -99,7 +101,7 @@ export class TopicObserver {
       sessionTimeout: 10_000,
       rebalanceTimeout: 10_000,
       heartbeatInterval: 500,
-      metadataMaxAge: 5000, // see childConsumerTiming
+      ...(this.metadataMaxAge === undefined ? {} : { metadataMaxAge: this.metadataMaxAge }),
       allowAutoTopicCreation: false,
     })
     this.consumer = consumer

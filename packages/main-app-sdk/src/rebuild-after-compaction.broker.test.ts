@@ -73,7 +73,7 @@ describe.skipIf(choice.unavailable !== undefined)('rebuild from a compacted redi
       const producer = kafka.producer()
       await producer.connect()
       let filler = 0
-      const tombstoneOf = (n: number) => buildTombstone({ partition: 0, id: `${topic}/0/${900_000 + n}`, groupKey: Buffer.from('filler') })
+      const tombstoneOf = (n: number) => buildTombstone({ partition: 0, id: `${topic}/0/${900_000 + n}`, groupKey: Buffer.from('filler'), consumerGroup: groupId })
       let stopFiller = false
       const fill = (async () => {
         while (!stopFiller) {

@@ -1,5 +1,5 @@
 import type { Message } from 'kafkajs'
-import { buildRedirectRecord, messageId } from '@detour/core'
+import { RETRY_TOPIC_CONFIG, buildRedirectRecord, messageId } from '@detour/core'
 import type { Detour } from '@detour/main-app-sdk'
 import { randomName } from '@detour/testkit'
 import { alternate, figure } from '../suite/figure.js'
@@ -45,7 +45,7 @@ export const rebuild: Benchmark = {
     // for the previous member's session to expire) replays the same pre-filled redirect topic.
     const naming = { retry: `${source}-retry`, redirect: `${source}-redirect`, error: `${source}-dlt` }
     await ctx.broker.createTopic(source, PARTITIONS)
-    await ctx.broker.createTopic(naming.retry, PARTITIONS)
+    await ctx.broker.createTopic(naming.retry, PARTITIONS, { config: RETRY_TOPIC_CONFIG })
     await ctx.broker.createTopic(naming.redirect, PARTITIONS, { compact: true })
     await ctx.broker.createTopic(naming.error, PARTITIONS)
     const records: Message[] = []

@@ -1,5 +1,5 @@
 import type { Message, Producer } from 'kafkajs'
-import { buildRedirectRecord, buildRetryRecord, detourTopics, messageId } from '@detour/core'
+import { RETRY_TOPIC_CONFIG, buildRedirectRecord, buildRetryRecord, detourTopics, messageId } from '@detour/core'
 import { randomName } from '@detour/testkit'
 import { alternate, figure } from '../suite/figure.js'
 import type { Benchmark, BenchContext } from '../suite/types.js'
@@ -71,7 +71,7 @@ export const redirectPath: Benchmark = {
       const groupId = randomName('bench-rawgrp')
       const topics = detourTopics(source, groupId)
       await ctx.broker.createTopic(topics.redirect, PARTITIONS, { compact: true })
-      await ctx.broker.createTopic(topics.retry, PARTITIONS)
+      await ctx.broker.createTopic(topics.retry, PARTITIONS, { config: RETRY_TOPIC_CONFIG })
       return { groupId, retry: topics.retry, redirect: topics.redirect }
     }
 

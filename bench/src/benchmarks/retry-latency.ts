@@ -74,7 +74,7 @@ export const retryLatency: Benchmark = {
       })
       const worker = createRetryWorker({
         kafka: ctx.kafka,
-        consumerGroup: app.groupId,
+        groupId: app.groupId,
         topics: [source],
         topicAdmin: ctx.broker.topicAdmin,
         consumerConfig: ctx.consumerConfig,

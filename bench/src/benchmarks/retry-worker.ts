@@ -1,5 +1,5 @@
 import type { EachMessagePayload, Message } from 'kafkajs'
-import { buildRedirectRecord, buildRetryRecord, decodeRetryRecord, detourTopics, messageId } from '@detour/core'
+import { RETRY_TOPIC_CONFIG, buildRedirectRecord, buildRetryRecord, decodeRetryRecord, detourTopics, messageId } from '@detour/core'
 import { createRetryWorker } from '@detour/retry-app'
 import { randomName } from '@detour/testkit'
 import { alternate, figure } from '../suite/figure.js'
@@ -36,7 +36,7 @@ export const retryWorker: Benchmark = {
     const source = randomName('bench-worker')
     const topics = detourTopics(source, consumerGroup)
     // The redirect topic is compacted, as Detour requires (and checks, where the broker has an admin API).
-    for (const topic of [topics.source, topics.retry, topics.redirect, topics.error]) await ctx.broker.createTopic(topic, 1, { compact: topic === topics.redirect })
+    for (const topic of [topics.source, topics.retry, topics.redirect, topics.error]) await ctx.broker.createTopic(topic, 1, { compact: topic === topics.redirect, config: topic === topics.retry ? RETRY_TOPIC_CONFIG : undefined })
     const fails = failurePlan(SEED, FAILURE_RATE)
 
     // What the main app would have written for source messages 0..N-1 of partition 0 (all failures).
@@ -105,9 +105,9 @@ export const retryWorker: Benchmark = {
       const handle = makeHandler(new Map())
       const w = createRetryWorker({
         kafka: ctx.kafka,
-        consumerGroup,
+        groupId: consumerGroup,
         topics: [source],
-        groupId: randomName('bench-worker-grp'),
+        workerGroupId: randomName('bench-worker-grp'),
         topicAdmin: ctx.broker.topicAdmin,
         consumerConfig: ctx.consumerConfig,
         backoff: { type: 'constant', delayMs: 0 },

@@ -5,7 +5,9 @@
  * | variable | meaning | default |
  * |---|---|---|
  * | `DETOUR_BROKERS` | bootstrap servers, `host:port[,host:port]` | required |
- * | `DETOUR_CONSUMER_GROUP` | the consumer group | required |
+ * | `DETOUR_GROUP_ID` | the consumer group (`DETOUR_CONSUMER_GROUP`: its former name) | required |
+ * | `DETOUR_HAND_OFF` | `transactional` or `sequential` | transactional |
+ * | `DETOUR_EACH_BATCH` | `true`: the handler runs through `detour.eachBatch` | false |
  * | `DETOUR_TOPICS` | source topics, comma-separated | required |
  * | `DETOUR_HANDLER` | module exporting `handler` (and optionally `classify`, `close`), relative to the cwd | required |
  * | `DETOUR_METRICS_PORT` / `DETOUR_METRICS_HOST` | HTTP server: `/metrics`, `/readyz`, `/healthz`, `/stats` | 9465 / 127.0.0.1 |
@@ -25,7 +27,7 @@ import { createServer, type Server } from 'node:http'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Kafka, logLevel, type EachMessageHandler, type LogEntry } from 'kafkajs'
-import { createJsonLogger, type ErrorClassifier, type LogLevel, type Logger } from '@detour/core'
+import { createJsonLogger, kafkajsLogCreator, type ErrorClassifier, type LogLevel } from '@detour/core'
 import { createDetour } from '@detour/main-app-sdk'
 
 interface HandlerModule {
@@ -54,16 +56,6 @@ function list(value: string): string[] {
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent']
 
-function kafkajsLogs(logger: Logger): () => (entry: LogEntry) => void {
-  return () =>
-    ({ namespace, level, log }) => {
-      const { message, timestamp: _t, logger: _l, ...fields } = log
-      const line = { namespace: `kafkajs.${namespace}`, ...fields }
-      if (level === logLevel.ERROR) logger.error(message, line)
-      else if (level === logLevel.WARN) logger.warn(message, line)
-      else logger.info(message, line)
-    }
-}
 
 async function main(): Promise<void> {
   const level = env('DETOUR_LOG_LEVEL', 'info') as LogLevel
@@ -71,7 +63,10 @@ async function main(): Promise<void> {
   const instance = env('DEMO_INSTANCE', '0')
   const logger = createJsonLogger({ level, stream: process.stderr })
   const brokers = list(env('DETOUR_BROKERS'))
-  const groupId = env('DETOUR_CONSUMER_GROUP')
+  const groupId = process.env.DETOUR_GROUP_ID || env('DETOUR_CONSUMER_GROUP')
+  const handOff = env('DETOUR_HAND_OFF', 'transactional')
+  if (handOff !== 'transactional' && handOff !== 'sequential') throw new Error('DETOUR_HAND_OFF must be transactional or sequential')
+  const eachBatch = env('DETOUR_EACH_BATCH', 'false') === 'true'
   const topics = list(env('DETOUR_TOPICS'))
   const handlerPath = resolve(env('DETOUR_HANDLER'))
   const createTopics = env('DETOUR_CREATE_TOPICS', 'true') !== 'false'
@@ -90,7 +85,7 @@ async function main(): Promise<void> {
     clientId: `detour-demo-main-${instance}`,
     brokers,
     logLevel: logLevel.WARN,
-    logCreator: kafkajsLogs(logger),
+    logCreator: kafkajsLogCreator(logger),
   })
   const timing = { sessionTimeout, rebalanceTimeout: sessionTimeout, heartbeatInterval, maxWaitTimeInMs, metadataMaxAge }
   const consumer = kafka.consumer({ groupId, ...timing })
@@ -101,6 +96,7 @@ async function main(): Promise<void> {
     topics,
     classify: handlerModule.classify,
     createTopics,
+    handOff,
     followerConfig: timing,
     logger,
   })
@@ -181,7 +177,11 @@ async function main(): Promise<void> {
   await detour.start()
   await consumer.connect()
   for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true })
-  await consumer.run({ partitionsConsumedConcurrently, eachMessage: detour.eachMessage(handlerModule.handler) })
+  await consumer.run(
+    eachBatch
+      ? { partitionsConsumedConcurrently, eachBatch: detour.eachBatch(handlerModule.handler) }
+      : { partitionsConsumedConcurrently, eachMessage: detour.eachMessage(handlerModule.handler) },
+  )
   logger.info('Main app running', { instance, groupId, topics, metrics: `http://${host}:${port}/metrics` })
 }
 

@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process'
-import { detourTopics, type DetourTopics } from '@detour/core'
+import { RETRY_TOPIC_CONFIG, detourTopics, type DetourTopics } from '@detour/core'
 import type { TestBroker } from '@detour/testkit'
 import { scrape, sumOf, type Sample } from './metrics-text.js'
 import { programs, repoRoot } from './paths.js'
@@ -58,6 +58,10 @@ export interface SystemOptions {
   readonly worker?: WorkerSettings
   /** kafkajs `partitionsConsumedConcurrently` of the main apps. @defaultValue the partition count */
   readonly partitionsConsumedConcurrently?: number
+  /** How the main apps write hand-offs. @defaultValue transactional where the broker's transactions are faithful */
+  readonly handOff?: 'transactional' | 'sequential'
+  /** The main apps run their handler through `detour.eachBatch`. @defaultValue false */
+  readonly eachBatch?: boolean
 }
 
 export interface HeldGroupInfo {
@@ -135,7 +139,10 @@ export class DetourSystem {
           [t.error, false],
           [t.output, false],
         ] as const
-      ).map(([name, compact]) => broker.createTopic(name, partitions, { compact })),
+      ).map(([name, compact]) =>
+        // The retry topic keeps its records without limit (the worker deletes what it resolved), as Detour checks.
+        broker.createTopic(name, partitions, { compact, config: name === t.retry ? RETRY_TOPIC_CONFIG : undefined }),
+      ),
     )
   }
 
@@ -165,7 +172,10 @@ export class DetourSystem {
       env: {
         ...this.handlerEnv(),
         DETOUR_BROKERS: this.broker.brokers.join(','),
-        DETOUR_CONSUMER_GROUP: this.options.groupId,
+        DETOUR_GROUP_ID: this.options.groupId,
+        // The embedded broker's transactions are not faithful: its runs use sequential hand-offs.
+        DETOUR_HAND_OFF: this.options.handOff ?? (this.broker.capabilities.transactions ? 'transactional' : 'sequential'),
+        ...(this.options.eachBatch ? { DETOUR_EACH_BATCH: 'true' } : {}),
         DETOUR_TOPICS: this.options.topic,
         DETOUR_HANDLER: programs.handler,
         DETOUR_METRICS_PORT: String(port),
@@ -202,7 +212,7 @@ export class DetourSystem {
       args: [
         'run',
         '--brokers', this.broker.brokers.join(','),
-        '--consumer-group', this.options.groupId,
+        '--group-id', this.options.groupId,
         '--topics', this.options.topic,
         '--handler', programs.handler,
         '--metrics-port', String(this.workerPort),

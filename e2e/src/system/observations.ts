@@ -180,6 +180,15 @@ export class Observations {
   }
 
   /** Applies a batch of one partition; returns how many records were new. */
+  /**
+   * The consumer passed `next` in a partition without a record to apply: transaction markers (commit/abort)
+   * and aborted records occupy offsets but are never delivered (kafkajs reports them in END_BATCH_PROCESS).
+   */
+  advance(topic: string, partition: number, next: bigint): void {
+    const slot = `${topic}\u0000${partition}`
+    if (next > (this.positions.get(slot) ?? 0n)) this.positions.set(slot, next)
+  }
+
   apply(topic: string, partition: number, messages: readonly KafkaMessage[]): number {
     const slot = `${topic}\u0000${partition}`
     let next = this.positions.get(slot) ?? 0n

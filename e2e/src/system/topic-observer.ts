@@ -111,6 +111,10 @@ export class TopicObserver {
       this.log(`observer consumer crashed: ${error.name}: ${error.message} (kafkajs restarts it: ${restart})`)
       if (!restart && !this.stopping) this.replacing ??= this.replace(consumer)
     })
+    // Hand-offs are transactions: their commit markers take offsets that no eachBatch delivers.
+    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+      this.observations.advance(event.payload.topic, event.payload.partition, BigInt(event.payload.lastOffset) + 1n)
+    })
     await consumer.connect()
     await consumer.subscribe({ topics: this.list, fromBeginning: true })
     await consumer.run({

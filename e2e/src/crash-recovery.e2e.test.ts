@@ -47,7 +47,7 @@ describe('crash recovery (SIGKILL)', () => {
     expect(result.processes.find((p) => p.name === 'main-0')?.exits[0]?.signal).toBe('SIGKILL')
     // The second incarnation rebuilt its partitions from the redirect topic before processing.
     const log = readFileSync(`${result.logDir}/main-0.log`, 'utf8').split('----- main-0 #2')[1] ?? ''
-    expect(log).toMatch(/Assigned partitions rebuilt from the redirect topic/)
+    expect(log).toMatch(/Assigned partitions are ready \(claimed and rebuilt from the redirect topic\)/)
     console.log(`pending ids at the kill: ${pendingAtKill}; duplicates after the crash: ${result.report.duplicates}`)
   }, 150_000)
 

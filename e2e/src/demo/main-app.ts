@@ -26,7 +26,7 @@
 import { createServer, type Server } from 'node:http'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { Kafka, logLevel, type EachMessageHandler, type LogEntry } from 'kafkajs'
+import { Kafka, logLevel, type EachMessageHandler } from 'kafkajs'
 import { createJsonLogger, kafkajsLogCreator, type ErrorClassifier, type LogLevel } from '@detour/core'
 import { createDetour } from '@detour/main-app-sdk'
 

@@ -113,7 +113,9 @@ export class Detour extends SafeEmitter<DetourEvents> {
                 transactionTimeout: resolved.transactionTimeoutMs,
                 // CONCURRENT_TRANSACTIONS (the previous transaction's markers still being written) is retried:
                 // kafkajs' default first wait of 300 ms would cost every consecutive hand-off of a partition.
-                retry: { initialRetryTime: 10, maxRetryTime: 1000, retries: 15, ...resolved.producerConfig?.retry },
+                // Retried without limit, as kafkajs wants for idempotent producers: while the cluster is down
+                // a hand-off waits (heartbeating) instead of failing; a fenced producer fails at once.
+                retry: { initialRetryTime: 10, maxRetryTime: 1000, retries: Number.MAX_SAFE_INTEGER, ...resolved.producerConfig?.retry },
               }),
             transactionalId: (topic, partition) => `${resolved.transactionalIdPrefix}-${topic}-${partition}`,
             writer,

@@ -6,6 +6,9 @@ export {
   buildTombstone,
   decodeRedirectRecord,
   RedirectPartitionDecoder,
+  BARRIER_KEY,
+  buildBarrierRecord,
+  isBarrierRecord,
 } from './redirect-codec.js'
 export type { RedirectRecordInput, RedirectEntry, RedirectUpdate, TombstoneInput } from './redirect-codec.js'
 export { buildRetryRecord, decodeRetryRecord, describeError } from './retry-codec.js'

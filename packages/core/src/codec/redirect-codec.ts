@@ -75,6 +75,29 @@ export function buildTombstone(input: TombstoneInput): Message {
   return { partition: input.partition, key: redirectKey(input.groupKey, input.id), value: null, headers }
 }
 
+/**
+ * Key of the barrier records the retry worker writes to a redirect partition: no redirect key looks like it
+ * (those end with an id, `<topic>/<partition>/<offset>`). Null value: compaction keeps the latest per
+ * partition and then removes it.
+ */
+export const BARRIER_KEY = Buffer.from('\u0000detour-barrier', 'latin1')
+
+/**
+ * A barrier record. A follower (reading `read_committed`) reaches the offset after it only once every
+ * transaction that was open on the partition when it was written is decided, and every record written before
+ * it is applied: the barrier of the retry worker, which reads retry records while hand-off transactions are
+ * open (the last stable offset alone would stop before them).
+ */
+export function buildBarrierRecord(partition: number, consumerGroup: string): Message {
+  return { partition, key: BARRIER_KEY, value: null, headers: { [DetourHeaders.CONSUMER_GROUP]: consumerGroup } }
+}
+
+/** True for a barrier record (see {@link buildBarrierRecord}): followers skip it. */
+export function isBarrierRecord(message: { key: Buffer | null }): boolean {
+  const key = message.key
+  return key !== null && key.length === BARRIER_KEY.length && key[0] === 0 && key.equals(BARRIER_KEY)
+}
+
 export type RedirectEntry =
   | { readonly kind: 'pending'; readonly groupKey: GroupKey; readonly id: string; readonly consumerGroup: string | undefined }
   | { readonly kind: 'released'; readonly groupKey: GroupKey; readonly id: string; readonly consumerGroup: string | undefined }

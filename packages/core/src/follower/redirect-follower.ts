@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Admin, Consumer, ConsumerConfig, IHeaders, Kafka } from 'kafkajs'
-import { RedirectPartitionDecoder, type RedirectUpdate } from '../codec/redirect-codec.js'
+import { RedirectPartitionDecoder, isBarrierRecord, type RedirectUpdate } from '../codec/redirect-codec.js'
 import { DetourStoppingError, DetourTimeoutError } from '../errors/index.js'
 import { noopLogger, type Logger } from '../logging/logger.js'
 import type { DetourTopics } from '../model/topic-names.js'
@@ -283,6 +283,8 @@ export class RedirectFollower {
         // Offsets below the position were applied already (a replay after the consumer was replaced); on
         // the first pass the position is 0 and the BigInt parse is skipped.
         if (from > 0n && BigInt(message.offset) < from) continue
+        // A retry worker's barrier: only its offset matters (the position passes it below).
+        if (isBarrierRecord(message)) continue
         let update: RedirectUpdate | undefined
         try {
           update = decoder.decodeFast(message)

@@ -3,30 +3,43 @@ import { DetourTimeoutError, GroupStore, groupKeyToStoreKey, noopLogger, type Wa
 import { retryEntry } from '../test-support/entries.js'
 import { Resolution, type ResolutionFollower } from './resolution.js'
 
-/** A follower whose barrier the test controls. */
+/** A follower whose waits the test controls. */
 class FakeFollower implements ResolutionFollower {
   running = true
   positionNow = 0n
   failures: Error[] = []
-  readonly barriers: Array<{ topic: string; partition: number }> = []
+  readonly waits: Array<{ topic: string; partition: number; target: bigint }> = []
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
-  async catchUp(topic: string, partition: number, options?: WaitOptions): Promise<bigint> {
-    this.barriers.push({ topic, partition })
+  async waitForPosition(topic: string, partition: number, target: bigint, options?: WaitOptions): Promise<void> {
+    this.waits.push({ topic, partition, target })
     options?.signal?.throwIfAborted()
     const failure = this.failures.shift()
     if (failure) throw failure
-    return this.positionNow
   }
   position(): bigint {
     return this.positionNow
   }
 }
 
-function setup(): { resolution: Resolution; follower: FakeFollower; store: GroupStore } {
+/** Barrier records "written" at offsets 100, 101, …; each write can be held open. */
+class FakeBarriers {
+  next = 100n
+  readonly writes: Array<{ topic: string; partition: number; offset: bigint }> = []
+  hold: Promise<void> | undefined
+  readonly write = async (topic: string, partition: number): Promise<bigint> => {
+    const offset = this.next++
+    this.writes.push({ topic, partition, offset })
+    if (this.hold) await this.hold
+    return offset
+  }
+}
+
+function setup(): { resolution: Resolution; follower: FakeFollower; store: GroupStore; barriers: FakeBarriers } {
   const follower = new FakeFollower()
   const store = new GroupStore()
-  return { resolution: new Resolution({ follower, store, logger: noopLogger, retryDelayMs: () => 1 }), follower, store }
+  const barriers = new FakeBarriers()
+  return { resolution: new Resolution({ follower, store, writeBarrier: barriers.write, logger: noopLogger, retryDelayMs: () => 1 }), follower, store, barriers }
 }
 
 describe('Resolution', () => {
@@ -58,14 +71,37 @@ describe('Resolution', () => {
     expect(resolution.isPending(envelope)).toBe(true)
   })
 
+  it('waits until the follower passes a barrier record written after the call', async () => {
+    const { resolution, follower, barriers } = setup()
+    await resolution.barrier('orders', 2, new AbortController().signal)
+    expect(barriers.writes).toEqual([{ topic: 'orders', partition: 2, offset: 100n }])
+    expect(follower.waits).toEqual([{ topic: 'orders', partition: 2, target: 101n }])
+  })
+
+  it('shares a barrier record between concurrent callers; a caller arriving during a write gets the next one', async () => {
+    const { resolution, barriers } = setup()
+    let release!: () => void
+    barriers.hold = new Promise((resolve) => (release = resolve))
+    const signal = new AbortController().signal
+    const first = resolution.barrier('orders', 0, signal)
+    await new Promise((resolve) => setTimeout(resolve, 1))
+    // Written while the first record is in flight: they need a record written after their call.
+    const second = resolution.barrier('orders', 0, signal)
+    const third = resolution.barrier('orders', 0, signal)
+    barriers.hold = undefined
+    release()
+    await Promise.all([first, second, third])
+    expect(barriers.writes.map((w) => w.offset)).toEqual([100n, 101n])
+  })
+
   it('retries a failed (or timed-out) barrier until it passes, and ends it on abort', async () => {
     const { resolution, follower } = setup()
     follower.failures = [new Error('admin down'), new DetourTimeoutError('the follower did not reach offset 7')]
     await resolution.barrier('orders', 2, new AbortController().signal)
-    expect(follower.barriers).toEqual([
-      { topic: 'orders', partition: 2 },
-      { topic: 'orders', partition: 2 },
-      { topic: 'orders', partition: 2 },
+    expect(follower.waits).toEqual([
+      { topic: 'orders', partition: 2, target: 101n },
+      { topic: 'orders', partition: 2, target: 102n },
+      { topic: 'orders', partition: 2, target: 103n },
     ])
     const aborted = new AbortController()
     aborted.abort()

@@ -7,14 +7,19 @@ export interface ResolutionFollower {
   readonly running: boolean
   start(): Promise<void>
   stop(): Promise<void>
-  /** The barrier: the redirect partition's last stable offset now, then wait until it is applied. */
-  catchUp(sourceTopic: string, partition: number, options?: WaitOptions): Promise<bigint>
+  /** Resolves once the follower has applied the redirect partition up to `target` (exclusive). */
+  waitForPosition(sourceTopic: string, partition: number, target: bigint, options?: WaitOptions): Promise<void>
   /** The next offset of the redirect partition to apply. */
   position(sourceTopic: string, partition: number): bigint
 }
 
 export interface ResolutionOptions {
   readonly follower: ResolutionFollower
+  /**
+   * Appends a barrier record (core `buildBarrierRecord`) to the redirect partition of this source partition
+   * and returns its offset, once acknowledged.
+   */
+  readonly writeBarrier: (sourceTopic: string, partition: number) => Promise<bigint>
   /** The follower's store: pending ids by source partition and group. */
   readonly store: GroupStore
   readonly logger: Logger
@@ -32,9 +37,13 @@ export interface ResolutionOptions {
  * id resolved before (by this worker, a previous owner, or an operator) is never run again.
  *
  * - {@link barrier}: taken after a batch is fetched, it waits until everything written to the redirect
- *   partition before that moment is applied. The main app writes a retry record only after its redirect
- *   record is acknowledged, so after the barrier the store knows the record's id, and every tombstone
- *   written before the fetch.
+ *   partition before that moment is decided and applied. It appends a barrier record and waits until the
+ *   follower passes it: reading `read_committed`, the follower passes it only once every hand-off
+ *   transaction open at that moment is committed or aborted. (The last stable offset would not do: a
+ *   retry record is visible as soon as the retry partition's commit marker is written, and the redirect
+ *   partition's marker — with the record that makes its id pending — may come later, e.g. while that
+ *   partition's leader restarts. A tombstone written after an open transaction is hidden the same way.)
+ *   After the barrier the store knows the record's id, and every tombstone written before the fetch.
  * - This worker's own tombstones are known at once ({@link resolved}): a second copy of an id queued
  *   behind the first must not run before the follower reads the tombstone back. Each is forgotten once the
  *   follower's position passes it.
@@ -58,14 +67,16 @@ export class Resolution implements ResolutionCheck {
   }
 
   /**
-   * Resolves once the follower has applied the redirect partition of `sourceTopic`/`partition` up to its
-   * last stable offset taken now. A failed barrier (admin request, follower restarting) is tried again;
-   * only `signal` ends it (with an abort error).
+   * Resolves once the follower has applied everything written to the redirect partition of
+   * `sourceTopic`/`partition` before the call (see the class comment). Concurrent callers of one partition
+   * share a barrier record; a caller arriving while one is being written waits for the next. A failed
+   * barrier (the write, the follower restarting) is tried again; only `signal` ends it (with an abort error).
    */
   async barrier(sourceTopic: string, partition: number, signal: AbortSignal): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.options.follower.catchUp(sourceTopic, partition, { signal, timeoutMs: this.options.barrierTimeoutMs ?? 30_000 })
+        const offset = await this.barrierOffset(sourceTopic, partition)
+        await this.options.follower.waitForPosition(sourceTopic, partition, offset + 1n, { signal, timeoutMs: this.options.barrierTimeoutMs ?? 30_000 })
         return
       } catch (error) {
         if (signal.aborted || isAbortError(error)) throw error
@@ -80,6 +91,41 @@ export class Resolution implements ResolutionCheck {
         await sleep(delayMs, signal)
       }
     }
+  }
+
+  /** Barrier records being written, per partition: the one in flight, and the next (fresh for later callers). */
+  private readonly writes = new Map<string, { inFlight?: Promise<bigint>; next?: Promise<bigint> }>()
+
+  private barrierOffset(sourceTopic: string, partition: number): Promise<bigint> {
+    const key = topicPartitionKey(sourceTopic, partition)
+    let state = this.writes.get(key)
+    if (!state) {
+      state = {}
+      this.writes.set(key, state)
+    }
+    const slot = state
+    const start = (): Promise<bigint> => {
+      const write = this.options.writeBarrier(sourceTopic, partition)
+      slot.inFlight = write
+      const clear = (): void => {
+        if (slot.inFlight === write) slot.inFlight = undefined
+      }
+      write.then(clear, clear)
+      return write
+    }
+    if (slot.next) return slot.next
+    if (!slot.inFlight) return start()
+    const next = slot.inFlight
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        if (slot.next === next) slot.next = undefined
+        return start()
+      })
+    slot.next = next
+    return next
   }
 
   isPending(envelope: RetryEnvelope): boolean {

@@ -10,6 +10,7 @@ import {
   RedirectFollower,
   SafeEmitter,
   childLogger,
+  buildBarrierRecord,
   createFollowerMetrics,
   describeError,
   displayGroupKey,
@@ -137,6 +138,13 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
         onProgress: (source, partition, position) => this.resolution.progressed(source, partition, position),
       }),
       store,
+      writeBarrier: async (sourceTopic, partition) => {
+        const topics = [...o.topicsByRetryTopic.values()].find((t) => t.source === sourceTopic)
+        if (!topics) throw new Error(`${sourceTopic} is not a source topic of this worker`)
+        const [metadata] = await this.clients.producer.send({ topic: topics.redirect, acks: -1, messages: [buildBarrierRecord(partition, o.groupId)] })
+        if (metadata?.baseOffset === undefined) throw new Error(`No offset for the barrier record of ${topics.redirect}/${partition}`)
+        return BigInt(metadata.baseOffset)
+      },
       logger,
     })
     const committer = new OffsetCommitter(

@@ -43,12 +43,13 @@ describe('Takeover', () => {
     const admin = new CommittedOffsets()
     admin.value = { offset: '4', metadata: formatOwnerMetadata('other', 'active') }
     const waiting = takeover(admin, 5000).whenFree('t', 0, signal)
-    await new Promise((resolve) => setTimeout(resolve, 60))
+    // It keeps reading the committed metadata (however slow this machine is today).
+    for (const deadline = Date.now() + 4000; admin.reads <= 2 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 5))
     expect(admin.reads).toBeGreaterThan(2)
     admin.value = { offset: '6', metadata: formatOwnerMetadata('other', 'released') }
     const result = await waiting
     expect(result).toMatchObject({ waited: true, outcome: 'released', previousOwner: 'other', committed: { offset: '6' } })
-    expect(result.waited && result.waitedMs).toBeGreaterThanOrEqual(50)
+    expect(result.waited && result.waitedMs).toBeGreaterThan(0)
   })
 
   it('starts after handlerTimeoutMs + grace when the previous owner never releases', async () => {

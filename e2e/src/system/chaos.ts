@@ -89,6 +89,10 @@ export class ChaosMonkey {
       const { main, worker } = this.candidates()
       const target = kind === 'worker' ? worker : main[Math.floor(mainPick * main.length)]
       if (!target?.running) continue
+      // A graceful stop is of a process that runs: one still starting (seconds on a loaded machine) may
+      // not handle SIGTERM yet and would die of it, which is not what the scenario tests. SIGKILL needs no wait.
+      if (signal === 'SIGTERM') await target.waitReady(60_000).catch(() => undefined)
+      if (!target.running || this.done()) continue
       const event: ChaosEvent = { at: Date.now() - started, target: target.name, signal, downMs }
       this.events.push(event)
       event.exit = signal === 'SIGKILL' ? await target.kill() : await target.stop()

@@ -267,7 +267,9 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
       }
       await sleep(downMs)
       target.start()
-      await target.waitReady(60_000)
+      // Generous: on the embedded broker a rejoining member can crash-loop on the mock's SyncGroup gap
+      // (each crash a process restart, seconds each on a loaded machine) before it settles.
+      await target.waitReady(120_000)
       log(`${name}: ${target.name} is back`)
     },
     log,

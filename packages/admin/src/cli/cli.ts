@@ -266,7 +266,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
             type: 'string',
             describe: 'Required on every request (login form or Authorization: Bearer); prefer DETOUR_CONSOLE_TOKEN; at least 16 characters',
           })
-          .option('app-metrics-url', { type: 'array', string: true, coerce: list, describe: "A main app's /metrics URL, for its readiness (repeat for several)" })
+          .option('app-metrics-url', { type: 'string', coerce: list, describe: "A main app's /metrics URL, for its readiness (repeat for several)" })
           .option('refresh-ms', { type: 'number', default: 5000, describe: 'How often the page refreshes the pending view' })
           .check((a) => {
             if (!Number.isInteger(a.port) || a.port < 0 || a.port > 65535) throw new Error(`--port must be 0..65535, got ${a.port}`)

@@ -86,8 +86,8 @@ export function scopeOptions<T>(y: Argv<T>) {
       group: GROUPS.scope,
     })
     .option('topics', {
-      type: 'array',
-      string: true,
+      // A string (repeatable, comma- or space-separated), not an array: an array flag would swallow positionals.
+      type: 'string',
       demandOption: 'set --topics or DETOUR_TOPICS',
       describe: "The main app's source topics (space- or comma-separated)",
       coerce: list,
@@ -130,14 +130,13 @@ export function jsonOption<T>(y: Argv<T>) {
 export function filterOptions<T>(y: Argv<T>) {
   return y
     .option('reason', {
-      type: 'array',
-      string: true,
+      type: 'string',
       coerce: list,
       describe: 'detour-reason: unprocessable, deserialization, exhausted, malformed, record-too-large (several allowed)',
       group: GROUPS.filter,
     })
-    .option('error-name', { type: 'array', string: true, coerce: list, describe: 'detour-error-name, the error class (several allowed)', group: GROUPS.filter })
-    .option('key', { type: 'array', string: true, describe: 'The record key: UTF-8 text, or base64:<bytes> (several allowed)', group: GROUPS.filter })
+    .option('error-name', { type: 'string', coerce: list, describe: 'detour-error-name, the error class (several allowed)', group: GROUPS.filter })
+    .option('key', { type: 'string', coerce: (value: unknown) => (Array.isArray(value) ? value : [value]).map(String), describe: 'The record key: UTF-8 text, or base64:<bytes> (several allowed)', group: GROUPS.filter })
     .option('since', { type: 'string', describe: 'Failed at or after: ISO-8601, epoch ms, or a duration ago (15m, 2h, 7d)', group: GROUPS.filter })
     .option('until', { type: 'string', describe: 'Failed before: ISO-8601, epoch ms, or a duration ago', group: GROUPS.filter })
     .option('source-partition', { type: 'number', describe: 'The source partition of the original message', group: GROUPS.filter })
@@ -185,7 +184,7 @@ export interface WorkerArgs {
 export interface FilterArgs {
   readonly reason?: string[]
   readonly 'error-name'?: string[]
-  readonly key?: Array<string | number>
+  readonly key?: string[]
   readonly since?: string
   readonly until?: string
   readonly 'source-partition'?: number

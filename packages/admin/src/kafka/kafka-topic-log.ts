@@ -58,7 +58,7 @@ export class KafkaTopicLog implements TopicLog {
       const topics = await admin.listTopics()
       if (!topics.includes(topic)) return undefined
       const offsets = await admin.fetchTopicOffsets(topic)
-      return new Map(offsets.map(({ partition, low, high }) => [partition, { low: BigInt(low), high: BigInt(high) }]))
+      return new Map(offsets.sort((a, b) => a.partition - b.partition).map(({ partition, low, high }) => [partition, { low: BigInt(low), high: BigInt(high) }]))
     })
   }
 

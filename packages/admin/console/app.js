@@ -102,9 +102,11 @@ async function refreshPending() {
             ? `held after ${id.held.attempts} attempts: ${id.held.lastError}`
             : id.retry && id.retry.errorMessage
               ? `${id.retry.errorName ?? 'Error'}: ${id.retry.errorMessage}`
-              : id.position > 0
-                ? `behind ${group.ids[0].id}`
-                : ''
+              : id.state === 'no-retry-record'
+                ? 'no unresolved retry record: nothing will release it'
+                : id.position > 0
+                  ? `behind ${group.ids[0].id}`
+                  : ''
           let action = null
           if (id.state === 'held' && config.worker) action = h('button', { class: 'small', type: 'button', onclick: () => release(id.id, 'worker') }, 'Release')
           else if (id.state === 'no-retry-record') action = h('button', { class: 'small', type: 'button', onclick: () => release(id.id, 'direct') }, 'Release…')

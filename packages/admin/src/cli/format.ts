@@ -74,9 +74,11 @@ export function renderInspect(report: InspectReport): string {
             ? `held after ${id.held.attempts} attempts: ${id.held.lastError}`
             : id.retry?.errorMessage !== undefined
               ? `${id.retry.errorName ?? 'Error'}: ${id.retry.errorMessage}`
-              : id.position > 0
-                ? `behind ${group.ids[0]?.id}`
-                : ''
+              : id.state === 'no-retry-record'
+                ? 'no unresolved retry record: nothing will release it'
+                : id.position > 0
+                  ? `behind ${group.ids[0]?.id}`
+                  : ''
           rows.push([`  ${partition.partition}`, cell(group.groupKey, 30), id.id, String(id.position), formatAge(id.ageMs), id.reason ?? '-', id.state, cell(why, 70)])
         }
       }

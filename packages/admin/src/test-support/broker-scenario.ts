@@ -162,14 +162,15 @@ export async function fakeWorker(scenario: BrokerScenario, token?: string): Prom
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
-  return Object.assign(state, {
+  const fake: FakeWorker = Object.assign(state, {
     url: `http://127.0.0.1:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve())
         server.closeAllConnections()
       }),
-  }) as FakeWorker
+  })
+  return fake
 }
 
 /** What a worker reports for a group it holds. */

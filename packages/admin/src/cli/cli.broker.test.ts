@@ -152,7 +152,7 @@ describe('detour against the broker: find a stuck key, see why, release it, repl
           env: {
             PATH: process.env.PATH ?? '',
             DETOUR_BROKERS: broker.brokers.join(','),
-            DETOUR_CONSUMER_GROUP: s.consumerGroup,
+            DETOUR_GROUP_ID: s.consumerGroup,
             DETOUR_TOPICS: s.topics.source,
             DETOUR_MAX_WAIT_TIME_MS: '100',
             DETOUR_HANDLER: './handler.js',

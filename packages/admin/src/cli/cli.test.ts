@@ -6,7 +6,7 @@ import { scenario, T0, type Scenario } from '../test-support/scenario.js'
 import { runCli } from './cli.js'
 import type { ServiceSettings } from './service-factory.js'
 
-const BASE = ['--brokers', 'kafka:9092', '--consumer-group', 'orders-app', '--topics', 'orders']
+const BASE = ['--brokers', 'kafka:9092', '--group-id', 'orders-app', '--topics', 'orders']
 
 function cli(s: Scenario, confirm: (question: string) => Promise<boolean | undefined> = async () => undefined) {
   const out = { stdout: '', stderr: '', settings: [] as ServiceSettings[], questions: [] as string[] }
@@ -43,12 +43,12 @@ describe('detour CLI', () => {
     for (const command of [['inspect'], ['dlt', 'list'], ['dlt', 'show'], ['dlt', 'replay'], ['release'], ['console']]) {
       out.stdout = ''
       expect(await run([...command, '--help'])).toBe(0)
-      for (const flag of ['--brokers', '--sasl-mechanism', '--ssl-ca-file', '--consumer-group', '--topics', '--error-topic-template']) expect(out.stdout, `${command.join(' ')} ${flag}`).toContain(flag)
+      for (const flag of ['--brokers', '--sasl-mechanism', '--ssl-ca-file', '--group-id', '--worker-group-id', '--topics', '--error-topic-template']) expect(out.stdout, `${command.join(' ')} ${flag}`).toContain(flag)
     }
     expect(await run(['inspect', ...BASE, '--no-such-flag'])).toBe(2)
     expect(out.stderr).toMatch(/Unknown argument/)
     expect(await run(['inspect', '--brokers', 'k:1'])).toBe(2)
-    expect(out.stderr).toMatch(/set --consumer-group or DETOUR_CONSUMER_GROUP/)
+    expect(out.stderr).toMatch(/set --group-id or DETOUR_GROUP_ID/)
     expect(await run(['release', ...BASE, '--id', 'orders/0/1'])).toBe(2)
     expect(out.stderr).toMatch(/--worker-url .* or --direct/)
     expect(await run(['inspect', ...BASE, '--sasl-mechanism', 'plain'])).toBe(2)
@@ -67,14 +67,32 @@ describe('detour CLI', () => {
     out.stdout = ''
     expect(await run(['inspect', ...BASE, '--json'])).toBe(0)
     expect(JSON.parse(out.stdout)).toMatchObject({ pendingIds: 1, oldest: { id: 'orders/0/5', ageMs: 90_000 } })
-    expect(out.settings.at(-1)).toMatchObject({ connection: { brokers: ['kafka:9092'], clientId: 'detour-admin', ssl: false }, scope: { consumerGroup: 'orders-app', sourceTopics: ['orders'] } })
+    expect(out.settings.at(-1)).toMatchObject({
+      connection: { brokers: ['kafka:9092'], clientId: 'detour-admin', ssl: false },
+      scope: { consumerGroup: 'orders-app', sourceTopics: ['orders'], workerGroupId: 'orders-app-detour-retry' },
+    })
+  })
+
+  it('takes the group flags as the worker does: --group-id, --worker-group-id, the deprecated --consumer-group', async () => {
+    const s = scenario()
+    const { out, run } = cli(s)
+    await run(['inspect', '--brokers', 'k:1', '--topics', 'orders', '--group-id', 'orders-app', '--worker-group-id', 'retry-workers'])
+    expect(out.settings.at(-1)!.scope).toMatchObject({ consumerGroup: 'orders-app', workerGroupId: 'retry-workers' })
+    expect(out.stderr).not.toMatch(/deprecated/)
+    await run(['inspect', '--brokers', 'k:1', '--topics', 'orders', '--consumer-group', 'orders-app'])
+    expect(out.settings.at(-1)!.scope).toMatchObject({ consumerGroup: 'orders-app', workerGroupId: 'orders-app-detour-retry' })
+    expect(out.stderr).toMatch(/--consumer-group \(DETOUR_CONSUMER_GROUP\) is deprecated: use --group-id orders-app\./)
+    // The old spelling: --group-id was the worker's own group.
+    await run(['inspect', '--brokers', 'k:1', '--topics', 'orders', '--consumer-group', 'orders-app', '--group-id', 'old-worker'])
+    expect(out.settings.at(-1)!.scope).toMatchObject({ consumerGroup: 'orders-app', workerGroupId: 'old-worker' })
+    expect(await run(['inspect', '--brokers', 'k:1', '--topics', 'orders', '--consumer-group', 'a', '--group-id', 'b', '--worker-group-id', 'c'])).toBe(2)
   })
 
   it('reads every flag from DETOUR_* variables, and ignores the worker-only ones', async () => {
     const s = scenario()
     Object.assign(process.env, {
       DETOUR_BROKERS: 'a:1,b:2',
-      DETOUR_CONSUMER_GROUP: 'orders-app',
+      DETOUR_GROUP_ID: 'orders-app',
       DETOUR_TOPICS: 'orders',
       DETOUR_SASL_MECHANISM: 'scram-sha-512',
       DETOUR_SASL_USERNAME: 'ops',
@@ -84,13 +102,15 @@ describe('detour CLI', () => {
       DETOUR_ADMIN_TOKEN: 'admin-secret',
       DETOUR_JSON: 'true',
       DETOUR_HANDLER: './handler.js',
-      DETOUR_GROUP_ID: 'orders-app-detour-retry',
+      DETOUR_WORKER_GROUP_ID: 'retry-workers',
       DETOUR_MAX_ATTEMPTS: '5',
+      DETOUR_PURGE_RESOLVED_RECORDS: 'true',
     })
     const { out, run } = cli(s)
     await run(['inspect', '--no-retry-scan'])
     expect(out.settings[0]).toMatchObject({
       connection: { brokers: ['a:1', 'b:2'], ssl: true, sslCaFile: '/etc/ca.pem', saslMechanism: 'scram-sha-512', saslUsername: 'ops', saslPassword: 'hunter2' },
+      scope: { consumerGroup: 'orders-app', sourceTopics: ['orders'], workerGroupId: 'retry-workers' },
       workerUrl: 'http://worker:9464',
       adminToken: 'admin-secret',
     })

@@ -23,13 +23,15 @@ import {
   type ScopeArgs,
   type WorkerArgs,
 } from './options.js'
+import { groupIds } from './group-ids.js'
 import { terminalConfirm, type Confirm } from './prompt.js'
 import { cliLogger, kafkaServiceFactory, type ServiceFactory } from './service-factory.js'
 
 const DESCRIPTION = `Detour operator tool: see what is pending and why, browse and replay dead letters, release stuck ids —
 from the command line, or in a web console (detour console).
 Every flag can also be set with an environment variable DETOUR_<FLAG> (e.g. DETOUR_BROKERS, DETOUR_SASL_PASSWORD,
-DETOUR_ADMIN_TOKEN, DETOUR_CONSOLE_TOKEN): the worker's DETOUR_* settings work here as they are.
+DETOUR_ADMIN_TOKEN, DETOUR_CONSOLE_TOKEN): the worker's DETOUR_* settings work here as they are. --group-id is
+the main app's group (the SDK's groupId, as for detour-retry run); --consumer-group is its deprecated old name.
 
 Exit codes: 0 done (something found or written), 1 failure (Kafka/worker unreachable, refused or failed write),
 2 usage error (also: a confirmation is needed but stdin is no terminal and --yes is missing),
@@ -121,14 +123,16 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
     fn: (service: AdminService, logger: ReturnType<typeof cliLogger>) => Promise<number>,
   ): Promise<void> => {
     const logger = cliLogger(args['log-level'], stderr)
+    const { groupId, workerGroupId, deprecation } = groupIds(args)
+    if (deprecation !== undefined) stderr.write(`detour: ${deprecation}\n`)
     const service = factory(
       {
         connection: toConnection(args),
         scope: {
-          consumerGroup: args['consumer-group'],
+          consumerGroup: groupId,
           sourceTopics: args.topics,
           naming: { retry: args['retry-topic-template'], redirect: args['redirect-topic-template'], error: args['error-topic-template'] },
-          ...(args['worker-group-id'] !== undefined ? { workerGroupId: args['worker-group-id'] } : {}),
+          workerGroupId,
         },
         logLevel: args['log-level'],
         readerGroupPrefix: args['reader-group-prefix'],
@@ -162,7 +166,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
             default: true,
             describe: "Read the unresolved tail of the retry topics (from the worker's committed offsets) to tell waiting ids from stuck ones",
           })
-          .example('$0 inspect --brokers kafka:9092 --consumer-group orders-app --topics orders', 'Pending ids of the group orders-app on orders')
+          .example('$0 inspect --brokers kafka:9092 --group-id orders-app --topics orders', 'Pending ids of the group orders-app on orders')
           .example('$0 inspect ... --worker-url http://retry-worker:9464 --json', 'With the held groups of a running worker, as JSON')
           .epilogue('Exit code 0 when something is pending or held, 3 when nothing is.'),
       async (args) => withService(args, (service) => inspectCommand(service, io, { json: args.json, retryScan: args['retry-scan'] })),
@@ -246,7 +250,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
           .option('force', { type: 'boolean', default: false, describe: '--direct: release even an id the worker still has a retry record for (breaks its order)' })
           .option('yes', { type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
           .example('$0 release --worker-url http://retry-worker:9464 --id orders/3/1042 ...', 'Release a held group through the worker')
-          .example('$0 release --direct --id orders/3/1042 --brokers kafka:9092 --consumer-group orders-app --topics orders', 'Release a stuck id')
+          .example('$0 release --direct --id orders/3/1042 --brokers kafka:9092 --group-id orders-app --topics orders', 'Release a stuck id')
           .check((a) => {
             if (!a.direct && a['worker-url'] === undefined) throw new Error('release needs --worker-url (release through the worker) or --direct (write the tombstone)')
             return true
@@ -273,7 +277,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
             if (!Number.isInteger(a['refresh-ms']) || a['refresh-ms'] < 500) throw new Error(`--refresh-ms must be an integer >= 500, got ${a['refresh-ms']}`)
             return true
           })
-          .example('$0 console --brokers kafka:9092 --consumer-group orders-app --topics orders --worker-url http://127.0.0.1:9464', 'On http://127.0.0.1:9470/'),
+          .example('$0 console --brokers kafka:9092 --group-id orders-app --topics orders --worker-url http://127.0.0.1:9464', 'On http://127.0.0.1:9470/'),
       async (args) =>
         withService(args, (service, logger) =>
           consoleCommand(service, io, { host: args.host, port: args.port, token: args['console-token'], refreshMs: args['refresh-ms'] }, logger),

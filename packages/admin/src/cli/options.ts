@@ -3,6 +3,7 @@ import { defaultTopicNaming, type LogLevel } from '@detour/core'
 import type { KafkaConnectionSettings } from '../kafka/kafka-client.js'
 import type { DeadLetterFilter } from '../dlt/dead-letter-filter.js'
 import { parseTime } from '../dlt/dead-letter-filter.js'
+import { groupIds, legacyGroupMiddleware } from './group-ids.js'
 
 /** Splits `a,b c` style lists (flags may repeat; environment variables hold one string). */
 export function list(values: unknown): string[] {
@@ -79,10 +80,19 @@ export function connectionOptions<T>(y: Argv<T>) {
 /** The main app's consumer group and source topics, and the topic name templates, as the worker takes them. */
 export function scopeOptions<T>(y: Argv<T>) {
   return y
+    .middleware(legacyGroupMiddleware as unknown as (args: object) => void, true)
+    .option('group-id', {
+      type: 'string',
+      demandOption: 'set --group-id or DETOUR_GROUP_ID',
+      describe:
+        "The main app's consumer group, as the SDK's groupId and the worker's --group-id (names the retry, redirect and error topics). " +
+        "With the deprecated --consumer-group it keeps its old meaning: the worker's own group",
+      group: GROUPS.scope,
+    })
     .option('consumer-group', {
       type: 'string',
-      demandOption: 'set --consumer-group or DETOUR_CONSUMER_GROUP',
-      describe: "The main app's consumer group (names the retry, redirect and error topics)",
+      deprecated: "use --group-id for the main app's group and --worker-group-id for the worker's",
+      describe: "Old name of the main app's consumer group (while it is set, --group-id names the worker's own group)",
       group: GROUPS.scope,
     })
     .option('topics', {
@@ -98,11 +108,12 @@ export function scopeOptions<T>(y: Argv<T>) {
     .option('error-topic-template', { type: 'string', default: defaultTopicNaming.error, describe: 'Error (dead-letter) topic name template', group: GROUPS.scope })
     .option('worker-group-id', {
       type: 'string',
-      describe: "The retry worker's own consumer group (its --group-id) [default: <consumer-group>-detour-retry]",
+      describe: "The retry worker's own consumer group, as its --worker-group-id (its commits tell what it resolved) [default: <group-id>-detour-retry]",
       group: GROUPS.scope,
     })
     .check((argv) => {
       if (argv.topics.length === 0) throw new Error('--topics must list at least one source topic')
+      groupIds(argv)
       return true
     })
 }
@@ -168,7 +179,8 @@ export interface ConnectionArgs {
 }
 
 export interface ScopeArgs {
-  readonly 'consumer-group': string
+  readonly 'group-id': string
+  readonly 'consumer-group'?: string
   readonly topics: string[]
   readonly 'retry-topic-template': string
   readonly 'redirect-topic-template': string

@@ -62,7 +62,7 @@ export async function brokerScenario(broker: TestBroker, partitions = 2): Promis
     producer,
     consumerGroup,
     topics,
-    flags: ['--brokers', broker.brokers.join(','), '--consumer-group', consumerGroup, '--topics', source, '--max-wait-time-ms', String(timing.maxWaitTimeInMs), '--log-level', 'error'],
+    flags: ['--brokers', broker.brokers.join(','), '--group-id', consumerGroup, '--topics', source, '--max-wait-time-ms', String(timing.maxWaitTimeInMs), '--log-level', 'error'],
     service(options = {}) {
       const service = new AdminService({
         scope: resolveScope({ consumerGroup, sourceTopics: [source] }),

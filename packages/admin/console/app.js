@@ -312,7 +312,8 @@ async function replaySelected() {
     const { execution } = await api('/api/replay', { coordinates, to, force, dryRun: false })
     const written = execution.outcomes.filter((o) => o.action === 'replayed').map((o) => `${o.deadLetter} → ${o.written.map((w) => `${w.topic}/${w.partition}/${w.offset}`).join(' + ')}`)
     message(`Replayed ${execution.replayed}, skipped ${execution.skipped}${written.length ? `: ${written.join('; ')}` : ''}`)
-    await Promise.allSettled([searchDlt(), refreshPending()])
+    const refreshed = await Promise.allSettled([searchDlt(), refreshPending()])
+    for (const result of refreshed) if (result.status === 'rejected') message(`Refresh failed: ${result.reason.message}`, 'error')
   } catch (error) {
     message(`Replay failed: ${error.message}`, 'error')
   }

@@ -161,7 +161,7 @@ describe('detour CLI', () => {
 
   it('release --direct: shows what it releases, refuses risky ids, 3 when not pending', async () => {
     const s = scenario()
-    s.redirect(2, 1, 'k', { withoutRetry: true })
+    s.redirect(2, 1, 'k', { withoutRetry: true, at: T0 - 120_000 })
     s.redirect(2, 2, 'j')
     const { out, run } = cli(s, async () => true)
     expect(await run(['release', ...BASE, '--direct', '--id', 'orders/2/9'])).toBe(3)

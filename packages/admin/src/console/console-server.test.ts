@@ -29,7 +29,7 @@ afterEach(async () => {
 
 async function consoleFor(options: { token?: string; host?: string } = {}) {
   const s = scenario()
-  s.redirect(0, 4, 'customer-1', { withoutRetry: true })
+  s.redirect(0, 4, 'customer-1', { withoutRetry: true, at: T0 - 300_000 })
   s.deadLetter(0, 2, 'customer-1')
   const service = new AdminService({ scope: s.scope, log: s.kafka, writer: s.kafka, clientId: 'test', now: () => T0 + 1000 })
   const started = await startConsoleServer({ service, port: 0, ...options })

@@ -48,7 +48,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the web console in headless Chromium, on
     await new Promise<void>((resolve) => metrics.listen(0, '127.0.0.1', resolve))
     const metricsUrl = `http://127.0.0.1:${(metrics.address() as AddressInfo).port}/metrics`
     const service = s.service({ worker: new WorkerClient({ url: worker.url }), appMetricsUrls: [metricsUrl] })
-    running = await startConsoleServer({ service, port: 0, refreshMs: 1000 })
+    running = await startConsoleServer({ service, port: 0, refreshMs: 2000 })
     profile = mkdtempSync(join(tmpdir(), 'detour-console-chromium-'))
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -57,6 +57,8 @@ describe.skipIf(!existsSync(CHROMIUM))('the web console in headless Chromium, on
       viewport: { width: 1440, height: 1100 },
     })
     page = context.pages()[0] ?? (await context.newPage())
+    // Every read is a consumer group join: generous waits for a busy 2-core machine.
+    page.setDefaultTimeout(60_000)
   }, 180_000)
 
   afterAll(async () => {
@@ -90,7 +92,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the web console in headless Chromium, on
     const stuck = await s.redirect(1, 7, 'customer-2', { withoutRetry: true, at: new Date(Date.now() - 25 * 60_000) })
     await s.redirect(1, 9, 'customer-3', { at: new Date(Date.now() - 90_000) })
     worker.held = [heldGroup(s, 0, 20, 'customer-1')]
-    await page.waitForSelector(`tr[data-id="${held}"][data-state="held"]`, { timeout: 30_000 })
+    await page.waitForSelector(`tr[data-id="${held}"][data-state="held"]`)
     await page.waitForSelector(`tr[data-id="${stuck}"][data-state="no-retry-record"]`)
     await page.waitForSelector(`tr[data-held="${held}"]`)
     expect(await page.locator(`[data-partition="${source}/0"] .count`).textContent()).toMatch(/^2/)
@@ -116,7 +118,9 @@ describe.skipIf(!existsSync(CHROMIUM))('the web console in headless Chromium, on
     expect(replayed!.partition).toBe(0)
     expect(replayed!.message.value!.toString()).toBe('{"order":3}')
     expect(headerString(replayed!.message.headers, 'detour-replayed-from')).toBe(`${s.topics.error}/0/0`)
-    await page.waitForSelector(`tr[data-coordinates="${s.topics.error}/0/0"] td:has-text("source")`)
+    await page.waitForSelector(`tr[data-coordinates="${s.topics.error}/0/0"] td:has-text("source")`).catch(async (error: Error) => {
+      throw new Error(`${error.message}\nmessages on the page: ${await page.locator('#messages').textContent()}`)
+    })
 
     // Release the stuck id: the preview says what it is, the tombstone lands on the redirect topic.
     await page.locator(`tr[data-id="${stuck}"] button`).click()
@@ -132,7 +136,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the web console in headless Chromium, on
     await page.locator('#confirm-ok').click()
     await page.waitForSelector(`.message:has-text("Released ${held} through the worker")`)
     await waitFor(() => worker.requests.some((r) => r.method === 'POST' && r.body === JSON.stringify({ id: held })), 'the release request')
-    await page.waitForSelector(`tr[data-id="${held}"]`, { state: 'detached', timeout: 30_000 })
+    await page.waitForSelector(`tr[data-id="${held}"]`, { state: 'detached' })
 
     // The topics afterwards: both tombstones on the redirect topic, the replay on the source, the ledger entry.
     const redirect = await s.collect(s.topics.redirect, 6)
@@ -141,7 +145,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the web console in headless Chromium, on
     const after = await s.service().listDeadLetters({}, {})
     expect([...after.replays.keys()]).toEqual([`${s.topics.error}/0/0`])
     expect(errors).toEqual([])
-  })
+  }, 240_000)
 })
 
 if (!existsSync(CHROMIUM)) console.log(`skipped the console browser test: ${CHROMIUM} is missing (apt-get install -y chromium)`)

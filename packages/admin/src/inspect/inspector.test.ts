@@ -68,7 +68,10 @@ describe('Inspector', () => {
       ['orders/2/2', 'waiting'],
     ])
     expect(report.topics[0]!.partitions[2]!.workerCommitted).toBe('1')
-    expect(s.kafka.calls.filter((call) => call.startsWith('read ') && call.includes('retry'))).toEqual([`read ${s.topics.retry}/2[1,2)`])
+    expect(s.kafka.calls.filter((call) => call.startsWith('read ') && call.includes('retry'))).toEqual([`read ${s.topics.retry}/0[0,0) ${s.topics.retry}/1[0,0) ${s.topics.retry}/2[1,2)`])
+    // The retry topic's bounds are taken after the redirect topic's.
+    const bounds = s.kafka.calls.filter((call) => call.startsWith('bounds '))
+    expect(bounds.indexOf(`bounds ${s.topics.retry}`)).toBeGreaterThan(bounds.indexOf(`bounds ${s.topics.redirect}`))
   })
 
   it('without the retry scan, states are unknown and the retry topic is not read', async () => {

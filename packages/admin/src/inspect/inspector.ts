@@ -45,21 +45,19 @@ export class Inspector {
   async inspect(options: InspectOptions = {}): Promise<InspectReport> {
     const { scope, tail } = this.deps
     const warnings: string[] = []
-    const progress = await tail.catchUp()
-    let held: HeldGroup[] = []
-    let workerError: string | undefined
-    if (this.deps.worker) {
-      try {
-        held = await this.deps.worker.held()
-      } catch (error) {
-        workerError = (error as Error).message
-        warnings.push(workerError)
-      }
-    }
-    const heldById = new Map(held.map((group) => [group.id, group]))
+    // The reads run at once: each reading consumer's group join waits the broker's
+    // group.initial.rebalance.delay.ms (3 s by default). The retry topics' bounds are taken after the
+    // redirect topics' ones, so every id the redirect read finds has its retry record within the retry read.
+    let redirectBoundsTaken!: () => void
+    const redirectBounds = new Promise<void>((resolve) => (redirectBoundsTaken = resolve))
+    const [progress, held, retrySeen] = await Promise.all([
+      tail.catchUp(redirectBoundsTaken),
+      this.heldGroups(warnings),
+      (options.retryScan ?? true) ? redirectBounds.then(() => this.scanRetry(warnings)) : Promise.resolve(undefined),
+    ])
+    const workerError = this.deps.worker && held === undefined ? warnings[0] : undefined
+    const heldById = new Map((held ?? []).map((group) => [group.id, group]))
     const groups = tail.index.groups()
-    const retryScan = options.retryScan ?? true
-    const retrySeen = retryScan ? await this.scanRetry(groups.map((group) => ({ source: group.sourceTopic, partition: group.partition })), warnings) : undefined
     const now = this.now()
 
     const topics: TopicView[] = []
@@ -104,8 +102,8 @@ export class Inspector {
         ? {
             worker: {
               url: this.deps.worker.url,
-              held,
-              heldNotPending: held.filter((group) => !pendingIds.has(group.id)),
+              held: held ?? [],
+              heldNotPending: (held ?? []).filter((group) => !pendingIds.has(group.id)),
               ...(workerError !== undefined ? { error: workerError } : {}),
             },
           }
@@ -162,38 +160,36 @@ export class Inspector {
     }
   }
 
+  /** The worker's held groups; `undefined` (and a warning) when the worker does not answer. */
+  private async heldGroups(warnings: string[]): Promise<HeldGroup[] | undefined> {
+    if (!this.deps.worker) return []
+    try {
+      return await this.deps.worker.held()
+    } catch (error) {
+      warnings.unshift((error as Error).message)
+      return undefined
+    }
+  }
+
   /**
-   * Reads the retry partitions that have pending ids from the worker's committed offset (everything it has
-   * not resolved yet) to their end, and notes which ids have a retry record there.
+   * Reads every retry partition from the worker's committed offset (everything it has not resolved yet) to
+   * its end, and notes which ids have a retry record there.
    */
-  private async scanRetry(
-    partitions: ReadonlyArray<{ source: string; partition: number }>,
-    warnings: string[],
-  ): Promise<{ ids: Map<string, RetrySeen>; committed: Map<string, bigint> }> {
+  private async scanRetry(warnings: string[]): Promise<{ ids: Map<string, RetrySeen>; committed: Map<string, bigint> }> {
     const { log, scope } = this.deps
     const ids = new Map<string, RetrySeen>()
     const committed = new Map<string, bigint>()
-    const wanted = new Map<string, Set<number>>()
-    for (const { source, partition } of partitions) {
-      const set = wanted.get(source) ?? new Set<number>()
-      set.add(partition)
-      wanted.set(source, set)
-    }
     const ranges: PartitionRange[] = []
-    for (const [source, set] of wanted) {
-      const topics = scope.topics.get(source)
-      if (!topics) continue
+    for (const topics of scope.topics.values()) {
       const bounds = await log.bounds(topics.retry)
       if (bounds === undefined) {
-        warnings.push(`The retry topic ${topics.retry} does not exist: pending ids of ${source} have no retry records`)
+        warnings.push(`The retry topic ${topics.retry} does not exist: pending ids of ${topics.source} have no retry records`)
         continue
       }
       const commits = await log.committedOffsets(scope.workerGroupId, topics.retry)
-      for (const partition of set) {
-        const bound = bounds.get(partition)
-        if (!bound) continue
+      for (const [partition, bound] of bounds) {
         const from = commits.get(partition)
-        if (from !== undefined) committed.set(topicPartitionKey(source, partition), from)
+        if (from !== undefined) committed.set(topicPartitionKey(topics.source, partition), from)
         const start = from !== undefined && from > bound.low ? from : bound.low
         ranges.push({ topic: topics.retry, partition, from: start, to: bound.high })
       }

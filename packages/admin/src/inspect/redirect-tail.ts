@@ -32,18 +32,22 @@ export class RedirectTail {
     this.index = new PendingIndex(scope.consumerGroup)
   }
 
-  /** Concurrent callers queue: each one's read starts after its call. */
-  catchUp(): Promise<RedirectProgress[]> {
+  /**
+   * Concurrent callers queue: each one's read starts after its call. `boundsTaken` is called once the last
+   * stable offsets this read goes to are taken (a caller reading the retry topics at the same time takes its
+   * own bounds after these, so that it sees the retry record of every id this read finds).
+   */
+  catchUp(boundsTaken?: () => void): Promise<RedirectProgress[]> {
     const previous = this.running ?? Promise.resolve([])
     const next = previous.then(
-      () => this.read(),
-      () => this.read(),
+      () => this.read(boundsTaken),
+      () => this.read(boundsTaken),
     )
     this.running = next
     return next
   }
 
-  private async read(): Promise<RedirectProgress[]> {
+  private async read(boundsTaken: (() => void) | undefined): Promise<RedirectProgress[]> {
     const ranges: PartitionRange[] = []
     const sourceOf = new Map<string, string>()
     for (const topics of this.scope.topics.values()) {
@@ -56,6 +60,7 @@ export class RedirectTail {
         ranges.push({ topic: topics.redirect, partition, from: position > low ? position : low, to: high })
       }
     }
+    boundsTaken?.()
     const outcomes: RangeOutcome[] = await this.log.read(ranges, (record) => {
       const source = sourceOf.get(record.topic)
       if (source !== undefined) this.index.apply(source, record.partition, record)

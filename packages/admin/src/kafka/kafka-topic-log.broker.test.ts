@@ -83,6 +83,22 @@ describe('KafkaTopicLog and KafkaTopicWriter on the broker', () => {
     expect(outcome).toMatchObject({ reached: bounds.high, complete: true })
   })
 
+  it('reads a topic created a moment ago (its metadata may still be settling)', async () => {
+    for (let i = 0; i < 3; i++) {
+      const topic = randomName('fresh')
+      await writer.createTopic({ topic, partitions: 2, compact: true })
+      await writer.send({ topic, messages: [{ partition: 1, key: 'k', value: 'v' }] })
+      const bounds = (await log.bounds(topic))!
+      const read: string[] = []
+      const outcomes = await log.read(
+        [...bounds].map(([partition, { low, high }]) => ({ topic, partition, from: low, to: high })),
+        (record) => read.push(`${record.partition}/${record.offset}`),
+      )
+      expect(read).toEqual(['1/0'])
+      expect(outcomes.every((outcome) => outcome.complete)).toBe(true)
+    }
+  })
+
   it('finds offsets by time and a group\'s committed offsets', async () => {
     const topic = randomName('time')
     await broker.createTopic(topic, 1)

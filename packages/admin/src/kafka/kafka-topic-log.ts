@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Admin, ConsumerConfig, Kafka } from 'kafkajs'
-import { noopLogger, topicPartitionKey, type Logger } from '@detour/core'
+import { noopLogger, someInChain, topicPartitionKey, type Logger } from '@detour/core'
 import { AdminError, AdminErrorCodes } from '../errors/index.js'
 import type { LogRecord, PartitionBounds, PartitionRange, RangeOutcome, TopicLog } from './topic-log.js'
 
@@ -13,6 +13,8 @@ export interface KafkaTopicLogOptions {
   readonly groupIdPrefix?: string
   /** kafkajs settings of the reading consumers (tests shorten the fetch wait and the session). */
   readonly consumerConfig?: Partial<ConsumerConfig>
+  /** How long admin requests are asked again while the cluster answers with transient errors. @defaultValue 30000 */
+  readonly settleTimeoutMs?: number
   /** A read that has not finished after this long fails. @defaultValue 120000 */
   readonly readTimeoutMs?: number
   /**
@@ -21,6 +23,33 @@ export interface KafkaTopicLogOptions {
    */
   readonly stallMs?: number
   readonly logger?: Logger
+}
+
+/** Broker answers that settle by themselves: worth asking again. */
+const TRANSIENT_TYPES = new Set([
+  'COORDINATOR_NOT_AVAILABLE',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'NOT_COORDINATOR',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'GROUP_LOAD_IN_PROGRESS',
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'LEADER_NOT_AVAILABLE',
+  'NOT_LEADER_OR_FOLLOWER',
+  'NOT_LEADER_FOR_PARTITION',
+  'REQUEST_TIMED_OUT',
+])
+
+function isTransient(error: unknown): boolean {
+  return someInChain(error, (e) => typeof e.type === 'string' && TRANSIENT_TYPES.has(e.type))
+}
+
+/** The reading consumer joined without some of the partitions to read (metadata of a new topic lagging). */
+class NotAssignedYet extends Error {
+  constructor(missing: string) {
+    super(`The reading consumer was not assigned ${missing} (metadata not settled yet)`)
+    this.name = 'NotAssignedYet'
+  }
 }
 
 interface Slot {
@@ -43,11 +72,25 @@ export class KafkaTopicLog implements TopicLog {
     this.logger = options.logger ?? noopLogger
   }
 
+  /**
+   * Runs `fn` with an admin client, asking again while the cluster answers with a transient error (a group
+   * coordinator still loading on a fresh cluster, metadata lagging after a topic was created or a leader
+   * moved), for up to `settleTimeoutMs`.
+   */
   private async withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
     const admin = this.options.kafka.admin()
     await admin.connect()
     try {
-      return await fn(admin)
+      const deadline = Date.now() + (this.options.settleTimeoutMs ?? 30_000)
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn(admin)
+        } catch (error) {
+          if (!isTransient(error) || Date.now() > deadline) throw error
+          this.logger.debug('A transient admin error; asking again', { error, attempt })
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** attempt)))
+        }
+      }
     } finally {
       await admin.disconnect()
     }
@@ -89,7 +132,17 @@ export class KafkaTopicLog implements TopicLog {
       slots.set(key, { range, position: range.from, done: empty, complete: true })
     }
     const open = (): Slot[] => [...slots.values()].filter((slot) => !slot.done)
-    if (open().length > 0) await this.readOpen(slots, open, onRecord)
+    // A consumer that joined before the metadata of a new topic settled misses its partitions: a new one
+    // goes on from where the first stopped.
+    for (let attempt = 1; open().length > 0; attempt++) {
+      try {
+        await this.readOpen(slots, open, onRecord)
+      } catch (error) {
+        if (!(error instanceof NotAssignedYet) || attempt >= 5) throw error
+        this.logger.debug('Reading again with a new consumer', { error, attempt })
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt))
+      }
+    }
     return [...slots.values()].map(({ range, position, complete }) => ({ ...range, reached: position, complete }))
   }
 
@@ -151,7 +204,13 @@ export class KafkaTopicLog implements TopicLog {
       fetchesSinceProgress++
     })
     // After every join (kafkajs restarts a crashed consumer with fresh state): seek again, pause again.
-    consumer.on(consumer.events.GROUP_JOIN, () => {
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const assignment = event.payload.memberAssignment
+      const missing = open().filter((slot) => !(assignment[slot.range.topic] ?? []).includes(slot.range.partition))
+      if (missing.length > 0) {
+        fail(new NotAssignedYet(missing.map((slot) => `${slot.range.topic}/${slot.range.partition}`).join(', ')))
+        return
+      }
       pauseIdle()
       seekOpen()
     })

@@ -15,7 +15,7 @@ function subject(s: ReturnType<typeof scenario>, heldIds: string[] = []) {
 describe('DirectRelease', () => {
   it('previews a stuck id, writes exactly core buildTombstone with the consumer group, and verifies it is gone', async () => {
     const s = scenario()
-    s.redirect(1, 8, 'customer-1', { withoutRetry: true })
+    s.redirect(1, 8, 'customer-1', { withoutRetry: true, at: T0 - 120_000 })
     s.redirect(1, 9, 'customer-1', { reason: 'ordering' })
     const release = subject(s)
     const preview = await release.preview('orders/1/8')
@@ -42,6 +42,16 @@ describe('DirectRelease', () => {
     await expect(release.release(retrying)).rejects.toMatchObject({ code: 'DETOUR_ADMIN_REFUSED' })
     expect(s.kafka.records(s.topics.redirect, 0)).toHaveLength(2)
     expect((await release.release(retrying, { force: true })).verified).toBe(true)
+  })
+
+  it('refuses, unless forced, an id too young to tell: its retry record may still be on its way', async () => {
+    const s = scenario()
+    s.redirect(0, 1, 'a', { withoutRetry: true, at: T0 - 20_000 })
+    const release = subject(s)
+    const preview = await release.preview('orders/0/1')
+    expect(preview.pending.state).toBe('no-retry-record')
+    expect(preview.risk).toMatch(/^orders\/0\/1 was redirected 20 s ago: .*look again in a minute$/)
+    await expect(release.release(preview)).rejects.toMatchObject({ code: 'DETOUR_ADMIN_REFUSED' })
   })
 
   it('says when the id is not pending', async () => {

@@ -69,6 +69,9 @@ export class DirectRelease {
   }
 }
 
+/** A pending id younger than this may still be getting its retry record (sequential hand-off, a resumed hand-off). */
+const YOUNG_MS = 60_000
+
 /**
  * Why a direct release must not go ahead, or `undefined`: a held id goes through the worker (always); an id
  * with an unresolved retry record only with `force`.
@@ -95,6 +98,8 @@ export function previewFrom(report: InspectReport, id: string): DirectReleasePre
           risk = `${id} has an unresolved retry record (${topic.retry}/${partition.partition}/${pending.retry?.offset}): the worker will still process it, after the newer messages of its group that releasing it now lets through`
         } else if (pending.state === 'unknown') {
           risk = `the retry topic was not read, so whether the worker still has ${id} is unknown`
+        } else if (pending.ageMs === undefined || pending.ageMs < YOUNG_MS) {
+          risk = `${id} was redirected ${pending.ageMs === undefined ? 'at an unknown time' : `${Math.round(pending.ageMs / 1000)} s ago`}: a main app in sequential hand-off mode writes its retry record right after its redirect record (and resumes the hand-off when it crashed in between); look again in a minute`
         }
         return {
           id,

@@ -116,11 +116,8 @@ export class AdminService {
 
   /** Every ledger entry of the scope's error topics. */
   async ledger(): Promise<Map<string, LedgerEntry>> {
-    const entries = new Map<string, LedgerEntry>()
-    for (const errorTopic of this.browser.errorTopics) {
-      for (const [key, entry] of await new ReplayLedger(this.options.log, errorTopic).load()) entries.set(key, entry)
-    }
-    return entries
+    const ledgers = await Promise.all(this.browser.errorTopics.map((errorTopic) => new ReplayLedger(this.options.log, errorTopic).load()))
+    return new Map(ledgers.flatMap((entries) => [...entries]))
   }
 
   async listDeadLetters(filter: DeadLetterFilter, options: { limit?: number } = {}): Promise<DeadLetterPage & { replays: Map<string, LedgerEntry> }> {
@@ -130,8 +127,8 @@ export class AdminService {
 
   async showDeadLetter(coordinates: string): Promise<DeadLetterWithReplay> {
     const parsed = parseCoordinates(coordinates, this.browser.defaultErrorTopic)
-    const deadLetter = await this.browser.show(parsed)
-    const replayed = (await new ReplayLedger(this.options.log, parsed.topic).load()).get(coordinatesText(parsed))
+    const [deadLetter, ledger] = await Promise.all([this.browser.show(parsed), new ReplayLedger(this.options.log, parsed.topic).load()])
+    const replayed = ledger.get(coordinatesText(parsed))
     return { deadLetter, replayed }
   }
 
@@ -141,9 +138,8 @@ export class AdminService {
     const filter = selection.filter ?? {}
     if (coordinates.length > 0) {
       if (isNarrowing(filter)) throw new AdminUsageError('Give either dead-letter coordinates or filters, not both')
-      const out: DeadLetter[] = []
-      for (const text of coordinates) out.push((await this.showDeadLetter(text)).deadLetter)
-      return out
+      const defaultTopic = this.browser.defaultErrorTopic
+      return Promise.all(coordinates.map((text) => this.browser.show(parseCoordinates(text, defaultTopic))))
     }
     if (!isNarrowing(filter) && !selection.all) {
       throw new AdminUsageError('Select dead letters to replay: coordinates, a filter (--reason, --error-name, --key, --since, --until, --source-partition, --source-offset), or --all')
@@ -161,8 +157,8 @@ export class AdminService {
 
   /** What a replay would do (a dry run). */
   async planReplay(selection: ReplaySelection, options: { to: ReplayTarget; force?: boolean }): Promise<ReplayPlan> {
-    const deadLetters = await this.select(selection)
-    const [ledger] = await Promise.all([this.ledger(), this.tail.catchUp()])
+    // Independent reads at once (each reading consumer's join waits group.initial.rebalance.delay.ms).
+    const [deadLetters, ledger] = await Promise.all([this.select(selection), this.ledger(), this.tail.catchUp()])
     return planReplay({ deadLetters, to: options.to, force: options.force, scope: this.scope, ledger, pending: this.tail.index, now: new Date(this.options.now?.() ?? Date.now()) })
   }
 

@@ -12,6 +12,7 @@ import {
   detourTopics,
   displayGroupKey,
   messageId,
+  RETRY_TOPIC_CONFIG,
   type DeadLetterReason,
   type DetourTopics,
 } from '@detour/core'
@@ -33,7 +34,7 @@ export interface BrokerScenario {
   /** An AdminService over kafkajs, with this broker's consumer timing. */
   service(options?: { worker?: WorkerClient; appMetricsUrls?: string[] }): AdminService
   /** The main app's hand-off of source message partition/offset. */
-  redirect(partition: number, offset: number, key: string | null, options?: { withoutRetry?: boolean; at?: Date; error?: Error }): Promise<string>
+  redirect(partition: number, offset: number, key: string | null, options?: { withoutRetry?: boolean; at?: Date; error?: Error; value?: string }): Promise<string>
   /** A worker's tombstone. */
   tombstone(partition: number, offset: number, key: string | null): Promise<void>
   deadLetter(partition: number, offset: number, key: string | null, options?: { reason?: DeadLetterReason; value?: Buffer; headers?: IHeaders; error?: Error }): Promise<void>
@@ -47,7 +48,8 @@ export async function brokerScenario(broker: TestBroker, partitions = 2): Promis
   const consumerGroup = randomName('app')
   const topics = detourTopics(source, consumerGroup)
   await broker.createTopic(topics.source, partitions)
-  await broker.createTopic(topics.retry, partitions)
+  // As the worker provisions it: held records may wait for days, so time never deletes them.
+  await broker.createTopic(topics.retry, partitions, { config: RETRY_TOPIC_CONFIG })
   await broker.createTopic(topics.redirect, partitions, { compact: true })
   await broker.createTopic(topics.error, partitions)
   const kafka = testKafka(broker)
@@ -85,7 +87,7 @@ export async function brokerScenario(broker: TestBroker, partitions = 2): Promis
       const now = options.at ?? new Date()
       await producer.send({ topic: topics.redirect, acks: -1, messages: [buildRedirectRecord({ source: sourceCoordinates, id, groupKey, reason: 'failure', consumerGroup, now })] })
       if (!options.withoutRetry) {
-        const message = { key: groupKey, value: Buffer.from(`value-${offset}`), headers: { trace: `trace-${offset}` }, timestamp: String(Date.now()) }
+        const message = { key: groupKey, value: Buffer.from(options.value ?? `value-${offset}`), headers: { trace: `trace-${offset}` }, timestamp: String(Date.now()) }
         const retry = buildRetryRecord({ source: sourceCoordinates, message, id, groupKey, reason: 'failure', consumerGroup, error: options.error ?? new Error('payment service timed out'), now })
         await producer.send({ topic: topics.retry, acks: -1, messages: [retry] })
       }

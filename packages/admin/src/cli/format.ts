@@ -54,7 +54,7 @@ export function renderInspect(report: InspectReport): string {
     }
     out.push(
       table(
-        ['  PARTITION', 'PENDING', 'GROUPS', 'OLDEST', 'AGE', 'READ TO', 'WORKER COMMITTED'],
+        ['  PARTITION', 'PENDING', 'GROUPS', 'OLDEST', 'AGE', 'REDIRECT END', 'RETRY COMMITTED'],
         topic.partitions.map((p) => [
           `  ${p.partition}`,
           String(p.pendingIds),
@@ -162,12 +162,16 @@ export function renderDeadLetter(deadLetter: DeadLetter, replayed: LedgerEntry |
 
 export function renderPlan(plan: ReplayPlan, dryRun: boolean): string {
   const replays = plan.decisions.filter((decision) => decision.action === 'replay')
+  const heading =
+    replays.length === 0
+      ? `Nothing to replay of ${plan.decisions.length} selected dead letter${plan.decisions.length === 1 ? '' : 's'}`
+      : `${dryRun ? 'Dry run: would replay' : 'Replaying'} ${replays.length} of ${plan.decisions.length} selected dead letter${plan.decisions.length === 1 ? '' : 's'} to ${plan.to}${plan.force ? ' (--force)' : ''}`
   const rows = plan.decisions.map((decision) => {
     const target = decision.writes.map((write) => `${write.topic}/${write.messages[0]?.partition ?? '?'}`).join(' + ')
-    return [coordinatesText(decision.deadLetter.coordinates), decision.action, decision.action === 'replay' ? target : '-', cell(decision.note, 90)]
+    return [coordinatesText(decision.deadLetter.coordinates), decision.action, decision.action === 'replay' ? target : '-', cell(decision.note, 160)]
   })
   return [
-    `${dryRun ? 'Dry run: would replay' : 'Replaying'} ${replays.length} of ${plan.decisions.length} selected dead letter${plan.decisions.length === 1 ? '' : 's'} to ${plan.to}${plan.force ? ' (--force)' : ''}`,
+    heading,
     table(['DEAD LETTER', 'ACTION', 'WRITES TO', 'NOTE'], rows),
     ...(dryRun && replays.length > 0 ? ['', 'Nothing was written. Add --execute to replay.'] : []),
   ].join('\n')
@@ -182,7 +186,7 @@ export function renderExecution(execution: ReplayExecution): string {
         outcome.deadLetter,
         outcome.action,
         outcome.written.map((w) => `${w.topic}/${w.partition}/${w.offset}`).join(' + ') || '-',
-        cell(outcome.note, 90),
+        cell(outcome.note, 160),
       ]),
     ),
   ].join('\n')

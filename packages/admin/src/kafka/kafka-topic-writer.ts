@@ -1,4 +1,4 @@
-import type { Kafka, Producer, RecordMetadata } from 'kafkajs'
+import { Partitioners, type Kafka, type Producer, type RecordMetadata } from 'kafkajs'
 import { KafkaTopicAdmin, noopLogger, type Logger } from '@detour/core'
 import type { TopicMessages, TopicWriter, TransactionalWriter, WrittenRecord } from './topic-log.js'
 
@@ -34,7 +34,7 @@ export class KafkaTopicWriter implements TopicWriter {
 
   private connected(): Promise<Producer> {
     this.connecting ??= (async () => {
-      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
       await producer.connect()
       this.producer = producer
       return producer
@@ -53,7 +53,14 @@ export class KafkaTopicWriter implements TopicWriter {
   }
 
   async transactional(transactionalId: string): Promise<TransactionalWriter> {
-    const producer = this.kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+    const producer = this.kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // Every record names its partition; the choice only silences kafkajs' warning about its default.
+      createPartitioner: Partitioners.DefaultPartitioner,
+    })
     await producer.connect()
     try {
       // kafkajs initialises the transactional id on the first transaction(): this is the fencing step.

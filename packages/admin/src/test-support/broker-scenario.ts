@@ -47,11 +47,25 @@ export async function brokerScenario(broker: TestBroker, partitions = 2): Promis
   const source = randomName('orders')
   const consumerGroup = randomName('app')
   const topics = detourTopics(source, consumerGroup)
-  await broker.createTopic(topics.source, partitions)
+  // A busy broker may answer a fresh topic's metadata with "does not host this topic-partition" for a while:
+  // creating is idempotent, so ask again.
+  const create = async (topic: string, settings: Parameters<TestBroker['createTopic']>[2] = {}): Promise<void> => {
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      try {
+        return await broker.createTopic(topic, partitions, settings)
+      } catch (error) {
+        const type = (error as { type?: unknown }).type
+        if ((type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') || Date.now() > deadline) throw error
+        await new Promise((resolve) => setTimeout(resolve, 250))
+      }
+    }
+  }
+  await create(topics.source)
   // As the worker provisions it: held records may wait for days, so time never deletes them.
-  await broker.createTopic(topics.retry, partitions, { config: RETRY_TOPIC_CONFIG })
-  await broker.createTopic(topics.redirect, partitions, { compact: true })
-  await broker.createTopic(topics.error, partitions)
+  await create(topics.retry, { config: RETRY_TOPIC_CONFIG })
+  await create(topics.redirect, { compact: true })
+  await create(topics.error)
   const kafka = testKafka(broker)
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
   await producer.connect()

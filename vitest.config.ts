@@ -13,6 +13,7 @@ const src = (path: string): string => fileURLToPath(new URL(path, import.meta.ur
 export default defineConfig({
   resolve: {
     alias: {
+      '@detour/admin': src('./packages/admin/src/index.ts'),
       '@detour/core': src('./packages/core/src/index.ts'),
       '@detour/main-app-sdk': src('./packages/main-app-sdk/src/index.ts'),
       '@detour/retry-app': src('./packages/retry-app/src/index.ts'),

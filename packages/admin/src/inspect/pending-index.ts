@@ -1,4 +1,5 @@
 import {
+  isBarrierRecord,
   DetourHeaders,
   RedirectPartitionDecoder,
   groupKeyToStoreKey,
@@ -27,7 +28,7 @@ export interface PendingEntry {
 }
 
 /** What applying one redirect-topic record did. */
-export type ApplyOutcome = 'pending' | 'already-pending' | 'released' | 'unknown-tombstone' | 'malformed' | 'foreign'
+export type ApplyOutcome = 'pending' | 'already-pending' | 'released' | 'unknown-tombstone' | 'malformed' | 'foreign' | 'barrier'
 
 /** The pending ids of one group in one source partition, oldest first. */
 export interface PendingGroup {
@@ -75,6 +76,8 @@ export class PendingIndex {
       decoder = new RedirectPartitionDecoder(sourceTopic, partition, this.consumerGroup)
       this.decoders.set(key, decoder)
     }
+    // The retry worker's barrier records carry no id: not malformed, just not ours to apply.
+    if (isBarrierRecord(record)) return 'barrier'
     let update
     try {
       update = decoder.decode(record, this.consumerGroup)

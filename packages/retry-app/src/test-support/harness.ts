@@ -2,6 +2,7 @@
 import type { Admin, EachMessagePayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs'
 import { Registry } from 'prom-client'
 import {
+  isBarrierRecord,
   buildRedirectRecord,
   buildRetryRecord,
   buildTombstone,
@@ -166,8 +167,13 @@ export function testWorker(
 }
 
 /** Reads a topic from the beginning until `count` records arrived; sorted by partition, then offset. */
+/**
+ * Reads `count` records of a topic, in partition and offset order. The worker's barrier records (core
+ * `isBarrierRecord`) on a redirect topic are left out: they carry no id and their number depends on timing.
+ */
 export async function readRecords(kafka: Kafka, topic: string, count: number, timeoutMs = 20_000): Promise<CollectedMessage[]> {
-  const got = await collectMessages(kafka, topic, (c) => c.length >= count, timeoutMs)
+  const records = (c: CollectedMessage[]): CollectedMessage[] => c.filter((r) => !isBarrierRecord(r.message))
+  const got = records(await collectMessages(kafka, topic, (c) => records(c).length >= count, timeoutMs))
   return got.sort((a, b) => a.partition - b.partition || compareOffsets(a.message.offset, b.message.offset))
 }
 

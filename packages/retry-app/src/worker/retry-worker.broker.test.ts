@@ -365,8 +365,8 @@ describe('retry worker hand-off faults', () => {
       throw new UnprocessableMessageError('nope')
     })
     const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler }))
-    // The worker's first produce request is this dead letter.
-    broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.MESSAGE_TOO_LARGE])
+    // The worker's first produce request is its resolution barrier, the second this dead letter.
+    broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.NONE, KafkaErrorCodes.MESSAGE_TOO_LARGE])
     await worker.start()
     const [dead] = await readRecords(kafka, scenario.topics.error, 1)
     expect(header(dead!.message, 'detour-id')).toBe(id)
@@ -384,7 +384,8 @@ describe('retry worker hand-off faults', () => {
     const worker = track(testWorker(kafka, broker, scenario, { handler: recorder.handler, producerConfig: { retry: { retries: 1, initialRetryTime: 10 } } }))
     const errors: Error[] = []
     worker.on('error', (error) => errors.push(error))
-    broker.injectErrors(ApiKeys.Produce, Array.from({ length: 4 }, () => KafkaErrorCodes.NOT_ENOUGH_REPLICAS))
+    // The first produce request is the resolution barrier; then the tombstone's.
+    broker.injectErrors(ApiKeys.Produce, [KafkaErrorCodes.NONE, ...Array.from({ length: 4 }, () => KafkaErrorCodes.NOT_ENOUGH_REPLICAS)])
     await worker.start()
     await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)) === '1', 'the commit after the tombstone', 10_000)
     expect(await metricValue(worker.registry, 'detour_retry_hand_off_failures_total', { target: 'tombstone' })).toBe(2)

@@ -76,4 +76,13 @@ export type { BackoffFn, ExponentialBackoffOptions, BackoffOption, ExponentialBa
 export { classifyError, isRecordTooLargeError, isRebalanceError, isFencedError, someInChain } from './classify/index.js'
 export type { FailureKind, ErrorClassifier } from './classify/index.js'
 export { SafeEmitter } from './events/index.js'
+export {
+  resolveGroupIds,
+  resolveGroupIdFlags,
+  legacyGroupArguments,
+  DEFAULT_WORKER_GROUP_SUFFIX,
+  createKafka,
+  SASL_MECHANISMS,
+} from './config/index.js'
+export type { ResolvedGroupIds, GroupIdInput, GroupIdFlags, KafkaConnectionSettings, SaslMechanism } from './config/index.js'
 export type { LifecycleState, StopResult } from './lifecycle/index.js'

@@ -18,12 +18,12 @@ import {
   scopeOptions,
   toConnection,
   toFilter,
+  groupIds,
   workerOptions,
   type ConnectionArgs,
   type ScopeArgs,
   type WorkerArgs,
 } from './options.js'
-import { groupIds } from './group-ids.js'
 import { terminalConfirm, type Confirm } from './prompt.js'
 import { cliLogger, kafkaServiceFactory, type ServiceFactory } from './service-factory.js'
 

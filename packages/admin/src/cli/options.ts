@@ -1,9 +1,7 @@
 import type { Argv } from 'yargs'
-import { defaultTopicNaming, type LogLevel } from '@detour/core'
-import type { KafkaConnectionSettings } from '../kafka/kafka-client.js'
+import { DetourConfigError, SASL_MECHANISMS, defaultTopicNaming, legacyGroupArguments, resolveGroupIdFlags, type KafkaConnectionSettings, type LogLevel } from '@detour/core'
 import type { DeadLetterFilter } from '../dlt/dead-letter-filter.js'
 import { parseTime } from '../dlt/dead-letter-filter.js'
-import { groupIds, legacyGroupMiddleware } from './group-ids.js'
 
 /** Splits `a,b c` style lists (flags may repeat; environment variables hold one string). */
 export function list(values: unknown): string[] {
@@ -36,7 +34,7 @@ export function connectionOptions<T>(y: Argv<T>) {
     .option('ssl', { type: 'boolean', default: false, describe: 'Connect with TLS', group: GROUPS.kafka })
     .option('ssl-ca-file', { type: 'string', describe: 'PEM file with the CA certificates to trust (enables TLS)', group: GROUPS.kafka })
     .option('sasl-mechanism', {
-      choices: ['plain', 'scram-sha-256', 'scram-sha-512'] as const,
+      choices: SASL_MECHANISMS,
       describe: 'SASL mechanism (needs --sasl-username and --sasl-password)',
       group: GROUPS.kafka,
     })
@@ -80,7 +78,7 @@ export function connectionOptions<T>(y: Argv<T>) {
 /** The main app's consumer group and source topics, and the topic name templates, as the worker takes them. */
 export function scopeOptions<T>(y: Argv<T>) {
   return y
-    .middleware(legacyGroupMiddleware as unknown as (args: object) => void, true)
+    .middleware(legacyGroupArguments as unknown as (args: object) => void, true)
     .option('group-id', {
       type: 'string',
       demandOption: 'set --group-id or DETOUR_GROUP_ID',
@@ -162,6 +160,19 @@ export function filterOptions<T>(y: Argv<T>) {
       for (const flag of ['since', 'until'] as const) if (argv[flag] !== undefined) parseTime(argv[flag])
       return true
     })
+}
+
+/**
+ * The main app's group and the worker's own from the group flags: core's rule, shared with
+ * `detour-retry run`. A wrong combination is an error that names the flags.
+ */
+export function groupIds(args: ScopeArgs): ReturnType<typeof resolveGroupIdFlags> {
+  try {
+    return resolveGroupIdFlags(args)
+  } catch (error) {
+    if (error instanceof DetourConfigError) throw new Error(`${error.option} ${error.reason}`)
+    throw error
+  }
 }
 
 export interface ConnectionArgs {

@@ -61,10 +61,13 @@ export class DetourError extends Error {
 /** An option is invalid; thrown at construction so misconfiguration fails at start-up. */
 export class DetourConfigError extends DetourError {
   readonly option: string
+  /** What is wrong with the option, without the option's name (a command line names the flag instead). */
+  readonly reason: string
   constructor(option: string, message: string) {
     super(`Invalid option "${option}": ${message}`, ErrorCodes.INVALID_OPTION)
     this.name = 'DetourConfigError'
     this.option = option
+    this.reason = message
   }
 }
 

@@ -1,8 +1,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client'
-import { createJsonLogger, type Logger } from '@detour/core'
+import { createJsonLogger, createKafka, type Logger } from '@detour/core'
 import { startHttpServer, type RunningHttpServer } from '../http/http-server.js'
 import { createRetryWorker, type RetryWorker } from '../worker/retry-worker.js'
-import { createKafka } from './kafka-client.js'
 import { loadHandler } from './load-handler.js'
 import { redactedSettings, type RunSettings } from './run-options.js'
 

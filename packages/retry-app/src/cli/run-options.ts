@@ -1,7 +1,16 @@
 import type { Argv } from 'yargs'
-import { defaultTopicNaming, type BackoffOption, type LogLevel, type TopicNaming } from '@detour/core'
+import {
+  DetourConfigError,
+  SASL_MECHANISMS,
+  defaultTopicNaming,
+  legacyGroupArguments,
+  resolveGroupIdFlags,
+  type BackoffOption,
+  type KafkaConnectionSettings,
+  type LogLevel,
+  type TopicNaming,
+} from '@detour/core'
 import { defaultOptions, type ExhaustedPolicy } from '../worker/retry-worker-options.js'
-import type { KafkaConnectionSettings } from './kafka-client.js'
 
 /** Splits `a,b c` style lists (flags may repeat; environment variables hold one string). */
 function list(values: unknown): string[] {
@@ -20,7 +29,7 @@ const OPS = 'Operations:'
 /** The flags of `detour-retry run`. Each one also reads `DETOUR_<FLAG_IN_UPPER_SNAKE_CASE>`. */
 export function runOptions<T>(yargs: Argv<T>) {
   return yargs
-    .middleware(legacyGroupMiddleware as unknown as (args: object) => void, true)
+    .middleware(legacyGroupArguments as unknown as (args: object) => void, true)
     .option('brokers', {
       type: 'string',
       demandOption: 'set --brokers or DETOUR_BROKERS',
@@ -32,7 +41,7 @@ export function runOptions<T>(yargs: Argv<T>) {
     .option('ssl', { type: 'boolean', default: false, describe: 'Connect with TLS', group: KAFKA })
     .option('ssl-ca-file', { type: 'string', describe: 'PEM file with the CA certificates to trust (enables TLS)', group: KAFKA })
     .option('sasl-mechanism', {
-      choices: ['plain', 'scram-sha-256', 'scram-sha-512'] as const,
+      choices: SASL_MECHANISMS,
       describe: 'SASL mechanism (needs --sasl-username and --sasl-password)',
       group: KAFKA,
     })
@@ -227,57 +236,10 @@ export function runOptions<T>(yargs: Argv<T>) {
       if (argv['sasl-mechanism'] === undefined && (hasUser || hasPassword)) {
         throw new Error('--sasl-username/--sasl-password need --sasl-mechanism (plain, scram-sha-256 or scram-sha-512)')
       }
-      const { groupId, workerGroupId } = groupIds(argv)
-      if (workerGroupId === groupId) {
-        throw new Error(
-          argv['consumer-group'] !== undefined
-            ? "--group-id (the worker's own group while the deprecated --consumer-group is set) must differ from --consumer-group"
-            : "--worker-group-id must differ from --group-id (the worker must not join the main app's group)",
-        )
-      }
+      groupIds(argv)
       if (argv['admin-token'] !== undefined && argv['admin-token'].trim().length === 0) throw new Error('--admin-token must not be empty')
       return true
     })
-}
-
-/**
- * The main app's group and the worker's own, from the flags in the vocabulary shared with the SDK
- * (`--group-id`, `--worker-group-id`) or from the deprecated spelling (`--consumer-group` = the main app's
- * group, `--group-id` = the worker's own group). `deprecation` says what to change.
- */
-export function groupIds(args: { 'group-id': string; 'worker-group-id'?: string | undefined; 'consumer-group'?: string | undefined }): {
-  groupId: string
-  workerGroupId: string
-  deprecation: string | undefined
-} {
-  const legacy = args['consumer-group']
-  if (legacy === undefined) {
-    return { groupId: args['group-id'], workerGroupId: args['worker-group-id'] ?? `${args['group-id']}-detour-retry`, deprecation: undefined }
-  }
-  const oldWorker = args['group-id'] === legacy ? undefined : args['group-id']
-  if (oldWorker !== undefined && args['worker-group-id'] !== undefined && oldWorker !== args['worker-group-id']) {
-    throw new Error('--consumer-group is deprecated and cannot be combined with both --group-id and --worker-group-id: drop --consumer-group and set --group-id to the main app\'s group')
-  }
-  const workerGroupId = args['worker-group-id'] ?? oldWorker ?? `${legacy}-detour-retry`
-  return {
-    groupId: legacy,
-    workerGroupId,
-    deprecation:
-      `--consumer-group (DETOUR_CONSUMER_GROUP) is deprecated: use --group-id ${legacy}` +
-      (oldWorker !== undefined ? ` --worker-group-id ${oldWorker}` : '') +
-      ". While it is set, --group-id keeps its old meaning (the worker's own group).",
-  }
-}
-
-/**
- * Before validation: the deprecated `--consumer-group` stands for the required `--group-id` (which then
- * keeps its old meaning, the worker's own group).
- */
-export function legacyGroupMiddleware(argv: Record<string, unknown>): void {
-  const legacy = argv['consumer-group']
-  if (typeof legacy !== 'string' || argv['group-id'] !== undefined) return
-  argv['group-id'] = legacy
-  argv.groupId = legacy
 }
 
 export type RunArgs = ReturnType<typeof runOptions<object>> extends Argv<infer U> ? U : never
@@ -313,6 +275,16 @@ export interface RunSettings {
   readonly logLevel: LogLevel
   /** Deprecated flags that were used, with what to do instead (logged at start). */
   readonly deprecations: readonly string[]
+}
+
+/** core's group rule, shared with `detour`: errors name the flags. */
+function groupIds(args: { 'group-id'?: string; 'worker-group-id'?: string; 'consumer-group'?: string }): ReturnType<typeof resolveGroupIdFlags> {
+  try {
+    return resolveGroupIdFlags(args)
+  } catch (error) {
+    if (error instanceof DetourConfigError) throw new Error(`${error.option} ${error.reason}`)
+    throw error
+  }
 }
 
 export function toRunSettings(args: RunArgs): RunSettings {

@@ -6,6 +6,7 @@ import {
   detourTopicsFor,
   noopLogger,
   resolveBackoff,
+  resolveGroupIds,
   type BackoffFn,
   type BackoffOption,
   type DetourTopics,
@@ -248,10 +249,6 @@ function nonEmptyString(option: string, value: unknown): string {
   return value
 }
 
-function optionalString(option: string, value: unknown): string | undefined {
-  return value === undefined ? undefined : nonEmptyString(option, value)
-}
-
 function backoffOption(option: string, value: unknown): BackoffFn {
   if (typeof value !== 'function' && (typeof value !== 'object' || value === null)) {
     throw new DetourConfigError(option, 'must be a function (failedAttempts) => delayMs, or { type: "exponential" | "constant", ... }')
@@ -265,47 +262,6 @@ function backoffOption(option: string, value: unknown): BackoffFn {
     }
     throw error
   }
-}
-
-/**
- * The two group ids, in the vocabulary shared with the SDK (`groupId` is the main app's group), or from
- * the deprecated spelling (`consumerGroup` = the main app's group, `groupId` = the worker's own group).
- */
-function groups(merged: Record<string, unknown>, deprecations: string[]): { groupId: string; workerGroupId: string } {
-  const legacy = optionalString('consumerGroup', merged.consumerGroup)
-  const explicitWorker = optionalString('workerGroupId', merged.workerGroupId)
-  if (legacy === undefined) {
-    const groupId = nonEmptyString('groupId', merged.groupId)
-    const workerGroupId = explicitWorker ?? `${groupId}-detour-retry`
-    if (workerGroupId === groupId) {
-      throw new DetourConfigError(
-        'workerGroupId',
-        `must differ from groupId "${groupId}": the worker would join the main app's group; leave it unset to use "${groupId}-detour-retry"`,
-      )
-    }
-    return { groupId, workerGroupId }
-  }
-  const oldWorker = optionalString('groupId', merged.groupId)
-  if (oldWorker !== undefined && explicitWorker !== undefined && oldWorker !== explicitWorker) {
-    throw new DetourConfigError(
-      'consumerGroup',
-      `is deprecated and cannot be combined with groupId "${oldWorker}" and workerGroupId "${explicitWorker}": ` +
-        'set groupId to the main app\'s group and workerGroupId to the worker\'s group, without consumerGroup',
-    )
-  }
-  const workerGroupId = explicitWorker ?? oldWorker ?? `${legacy}-detour-retry`
-  deprecations.push(
-    `The option consumerGroup is deprecated: set groupId to the main app's group ("${legacy}")` +
-      (oldWorker !== undefined ? ` and workerGroupId to the worker's own group ("${oldWorker}")` : '') +
-      '. While consumerGroup is set, groupId keeps its old meaning (the worker\'s own group).',
-  )
-  if (workerGroupId === legacy) {
-    throw new DetourConfigError(
-      oldWorker !== undefined ? 'groupId' : 'workerGroupId',
-      `must differ from consumerGroup "${legacy}": the worker would join the main app's group; leave it unset to use "${legacy}-detour-retry"`,
-    )
-  }
-  return { groupId: legacy, workerGroupId }
 }
 
 function consumerSettings(option: string, value: unknown, workerGroupId: string | undefined): Partial<ConsumerConfig> {
@@ -331,7 +287,9 @@ export function resolveOptions(options: RetryWorkerOptions): ResolvedRetryWorker
   if (!kafka || typeof kafka.consumer !== 'function' || typeof kafka.producer !== 'function' || typeof kafka.admin !== 'function') {
     throw new DetourConfigError('kafka', 'must be a kafkajs Kafka instance (new Kafka({ clientId, brokers }))')
   }
-  const { groupId, workerGroupId } = groups(merged, deprecations)
+  // core's rule, shared with both command lines (`--group-id`, `--worker-group-id`, `--consumer-group`).
+  const { groupId, workerGroupId, deprecation } = resolveGroupIds(merged)
+  if (deprecation !== undefined) deprecations.push(deprecation)
   const consumerConfig = consumerSettings('consumerConfig', merged.consumerConfig, workerGroupId)
   const followerConfig = consumerSettings('followerConfig', merged.followerConfig, undefined)
   const topicList: readonly unknown[] = Array.isArray(merged.topics) ? (merged.topics as readonly unknown[]) : []

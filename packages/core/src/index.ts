@@ -71,7 +71,7 @@ export type { TopicAdmin, TopicSpec, ProvisionOptions, ProvisionResult } from '.
 export { METRIC_PREFIX, counter, gauge, histogram, createFollowerMetrics } from './metrics/index.js'
 export { noopLogger, childLogger, createJsonLogger, kafkajsLogCreator, kafkajsLogLevel } from './logging/index.js'
 export type { Logger, LogFields, LogLevel, JsonLoggerOptions } from './logging/index.js'
-export { exponentialBackoff, constantBackoff, resolveBackoff, MAX_TIMER_DELAY_MS } from './backoff/index.js'
+export { exponentialBackoff, constantBackoff, resolveBackoff, MAX_TIMER_DELAY_MS, EXPONENTIAL_BACKOFF_DEFAULTS } from './backoff/index.js'
 export type { BackoffFn, ExponentialBackoffOptions, BackoffOption, ExponentialBackoffSpec, ConstantBackoffSpec } from './backoff/index.js'
 export { classifyError, isRecordTooLargeError, isRebalanceError, isFencedError, someInChain } from './classify/index.js'
 export type { FailureKind, ErrorClassifier } from './classify/index.js'
@@ -82,6 +82,7 @@ export {
   legacyGroupArguments,
   DEFAULT_WORKER_GROUP_SUFFIX,
   createKafka,
+  checkConnectionSettings,
   SASL_MECHANISMS,
 } from './config/index.js'
 export type { ResolvedGroupIds, GroupIdInput, GroupIdFlags, KafkaConnectionSettings, SaslMechanism } from './config/index.js'

@@ -1,7 +1,9 @@
 export { RetryWorker, createRetryWorker } from './worker/retry-worker.js'
-export { defaultOptions } from './worker/retry-worker-options.js'
+export { defaultOptions, resolveSettings } from './worker/retry-worker-options.js'
 export type {
   RetryWorkerOptions,
+  RetryWorkerSettings,
+  ResolvedRetryWorkerSettings,
   ResolvedRetryWorkerOptions,
   ExhaustedPolicy,
   RetryHandler,
@@ -32,3 +34,5 @@ export type { BackoffOption, ExponentialBackoffSpec, ConstantBackoffSpec } from 
 export { RetryMetrics, RETRY_METRIC_PREFIX } from './metrics/retry-metrics.js'
 export { startHttpServer } from './http/http-server.js'
 export type { HttpServerOptions, HttpWorker, RunningHttpServer } from './http/http-server.js'
+export { WORKER_SETTINGS, envName } from './settings/index.js'
+export type { SettingDefinition, SettingType, SettingSection, SettingFormat, SettingTarget, HelmMapping } from './settings/index.js'

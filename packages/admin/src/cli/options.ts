@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs'
-import { DetourConfigError, SASL_MECHANISMS, defaultTopicNaming, legacyGroupArguments, resolveGroupIdFlags, type KafkaConnectionSettings, type LogLevel } from '@detour/core'
+import { DetourConfigError, SASL_MECHANISMS, checkConnectionSettings, defaultTopicNaming, legacyGroupArguments, resolveGroupIdFlags, type KafkaConnectionSettings, type LogLevel } from '@detour/core'
 import type { DeadLetterFilter } from '../dlt/dead-letter-filter.js'
 import { parseTime } from '../dlt/dead-letter-filter.js'
 
@@ -59,15 +59,8 @@ export function connectionOptions<T>(y: Argv<T>) {
       group: GROUPS.output,
     })
     .check((argv) => {
-      if (argv.brokers.length === 0) throw new Error('--brokers must list at least one host:port')
-      const hasUser = argv['sasl-username'] !== undefined
-      const hasPassword = argv['sasl-password'] !== undefined
-      if (argv['sasl-mechanism'] !== undefined && (!hasUser || !hasPassword)) {
-        throw new Error(`--sasl-mechanism ${argv['sasl-mechanism']} needs --sasl-username and --sasl-password`)
-      }
-      if (argv['sasl-mechanism'] === undefined && (hasUser || hasPassword)) {
-        throw new Error('--sasl-username/--sasl-password need --sasl-mechanism (plain, scram-sha-256 or scram-sha-512)')
-      }
+      // core's rules, shared with detour-retry run.
+      flagErrors(() => checkConnectionSettings(toConnection(argv)))
       for (const flag of ['max-wait-time-ms', 'read-timeout-ms'] as const) {
         if (!Number.isInteger(argv[flag]) || argv[flag] < 1) throw new Error(`--${flag} must be a positive integer, got ${argv[flag]}`)
       }
@@ -167,8 +160,13 @@ export function filterOptions<T>(y: Argv<T>) {
  * `detour-retry run`. A wrong combination is an error that names the flags.
  */
 export function groupIds(args: ScopeArgs): ReturnType<typeof resolveGroupIdFlags> {
+  return flagErrors(() => resolveGroupIdFlags(args))
+}
+
+/** Runs one of core's checks; its `DetourConfigError` becomes a usage error that names the flag. */
+function flagErrors<T>(check: () => T): T {
   try {
-    return resolveGroupIdFlags(args)
+    return check()
   } catch (error) {
     if (error instanceof DetourConfigError) throw new Error(`${error.option} ${error.reason}`)
     throw error

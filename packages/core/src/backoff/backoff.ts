@@ -25,12 +25,15 @@ function positive(option: string, value: number, allowZero = true): void {
   }
 }
 
+/** The defaults of {@link exponentialBackoff} (also what a command line shows as its flags' defaults). */
+export const EXPONENTIAL_BACKOFF_DEFAULTS = { initialDelayMs: 1000, multiplier: 2, maxDelayMs: 60_000, jitter: 0.2 } as const
+
 /** Exponential backoff with jitter (the default): `initial * multiplier^(n-1)`, capped, then spread. */
 export function exponentialBackoff(options: ExponentialBackoffOptions = {}): BackoffFn {
-  const initial = options.initialDelayMs ?? 1000
-  const multiplier = options.multiplier ?? 2
-  const max = options.maxDelayMs ?? 60_000
-  const jitter = options.jitter ?? 0.2
+  const initial = options.initialDelayMs ?? EXPONENTIAL_BACKOFF_DEFAULTS.initialDelayMs
+  const multiplier = options.multiplier ?? EXPONENTIAL_BACKOFF_DEFAULTS.multiplier
+  const max = options.maxDelayMs ?? EXPONENTIAL_BACKOFF_DEFAULTS.maxDelayMs
+  const jitter = options.jitter ?? EXPONENTIAL_BACKOFF_DEFAULTS.jitter
   const random = options.random ?? Math.random
   positive('backoff.initialDelayMs', initial)
   positive('backoff.maxDelayMs', max)

@@ -24,18 +24,27 @@ export interface KafkaConnectionSettings {
   readonly saslPassword: string | undefined
 }
 
-function sasl(settings: KafkaConnectionSettings): SASLOptions | undefined {
+/**
+ * Refuses contradictory connection settings (no broker, SASL credentials without a mechanism or a
+ * mechanism without them) with a `DetourConfigError` naming the flags. {@link createKafka} checks the same;
+ * a command line calls this while it validates its flags, before anything is read or connected.
+ */
+export function checkConnectionSettings(settings: KafkaConnectionSettings): void {
+  if (settings.brokers.length === 0) throw new DetourConfigError('--brokers', 'must list at least one host:port')
   const { saslMechanism: mechanism, saslUsername: username, saslPassword: password } = settings
-  if (mechanism === undefined) {
-    if (username !== undefined || password !== undefined) {
-      throw new DetourConfigError('--sasl-username/--sasl-password', 'need --sasl-mechanism (plain, scram-sha-256 or scram-sha-512)')
-    }
-    return undefined
+  if (mechanism === undefined && (username !== undefined || password !== undefined)) {
+    throw new DetourConfigError('--sasl-username/--sasl-password', 'need --sasl-mechanism (plain, scram-sha-256 or scram-sha-512)')
   }
-  if (username === undefined || password === undefined) {
+  if (mechanism !== undefined && (username === undefined || password === undefined)) {
     throw new DetourConfigError('--sasl-mechanism', `${mechanism} needs --sasl-username and --sasl-password`)
   }
+}
+
+function sasl(settings: KafkaConnectionSettings): SASLOptions | undefined {
+  const { saslMechanism: mechanism, saslUsername: username = '', saslPassword: password = '' } = settings
   switch (mechanism) {
+    case undefined:
+      return undefined
     case 'plain':
       return { mechanism, username, password }
     case 'scram-sha-256':
@@ -51,7 +60,7 @@ function sasl(settings: KafkaConnectionSettings): SASLOptions | undefined {
  * settings; connects nothing.
  */
 export function createKafka(settings: KafkaConnectionSettings, logger: Logger, level: LogLevel): Kafka {
-  if (settings.brokers.length === 0) throw new DetourConfigError('--brokers', 'must list at least one host:port')
+  checkConnectionSettings(settings)
   const ssl = settings.sslCaFile !== undefined ? { ca: [readFileSync(settings.sslCaFile, 'utf8')] } : settings.ssl
   return new Kafka({
     clientId: settings.clientId,

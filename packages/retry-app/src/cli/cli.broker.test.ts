@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Admin, Kafka, Producer } from 'kafkajs'
 import { startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
 import { committedOffset, createScenario, redirect } from '../test-support/harness.js'
+import { WORKER_SETTINGS } from '../settings/index.js'
 
 const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 /** A non-loopback address of this machine (admin routes from it need the token), if there is one. */
@@ -90,6 +91,11 @@ describe('detour-retry CLI', () => {
       expect(run.stdout()).toContain(flag)
     }
     expect(run.stdout()).toMatch(/--consumer-group[\s\S]*\[deprecated: use --group-id/)
+    // Every setting of the table, with its environment variable.
+    for (const setting of WORKER_SETTINGS) {
+      expect(run.stdout()).toContain(`--${setting.flag}`)
+      expect(run.stdout().replace(/\s+/g, ' ')).toContain(setting.env)
+    }
     for (const variable of ['DETOUR_GROUP_ID', 'DETOUR_WORKER_GROUP_ID', 'DETOUR_ADMIN_TOKEN', 'DETOUR_HANDLER_TIMEOUT_MS', 'DETOUR_CONSUMER_GROUP']) {
       expect(run.stdout()).toContain(variable)
     }

@@ -1,20 +1,19 @@
 import yargs, { type Argv } from 'yargs'
 import { heldCommand, releaseCommand } from './admin-commands.js'
-import { runOptions, toRunSettings } from './run-options.js'
+import { settingOptions, toRunSettings } from '../settings/index.js'
 import { runWorkerCommand, type CliIo } from './run-command.js'
 
 const DESCRIPTION = `Detour retry worker: consumes a main app's retry topics, runs its handler again with backoff in
 per-key order, and releases each resolved message with a tombstone on the redirect topic.
-Every flag can also be set with an environment variable: DETOUR_<FLAG> (e.g. DETOUR_BROKERS, DETOUR_GROUP_ID,
-DETOUR_WORKER_GROUP_ID, DETOUR_ADMIN_TOKEN, DETOUR_SASL_PASSWORD). --group-id is the main app's group (the SDK's
-groupId); --consumer-group / DETOUR_CONSUMER_GROUP is its deprecated old name.`
+Every flag can also be set with an environment variable DETOUR_<FLAG> (\`detour-retry run --help\` lists them).
+--group-id is the main app's group (the SDK's groupId); --consumer-group / DETOUR_CONSUMER_GROUP is its deprecated
+old name.`
 
 const ENV_PREFIX = 'DETOUR'
 
-const RUN_ENVIRONMENT = `Environment: every flag also reads DETOUR_<FLAG> (upper case, "-" becomes "_"); flags win. For example
-DETOUR_BROKERS, DETOUR_GROUP_ID, DETOUR_WORKER_GROUP_ID, DETOUR_TOPICS, DETOUR_HANDLER, DETOUR_HANDLER_TIMEOUT_MS,
-DETOUR_PURGE_RESOLVED_RECORDS, DETOUR_PURGE_INTERVAL_MS, DETOUR_CHECK_TOPIC_SETTINGS, DETOUR_ADMIN_TOKEN (prefer it to
---admin-token) and DETOUR_SASL_PASSWORD. DETOUR_CONSUMER_GROUP is the deprecated mirror of --consumer-group.`
+const RUN_ENVIRONMENT = `Environment: every flag also reads the variable shown as [env: ...] (DETOUR_ + the flag in upper case, "-"
+becomes "_"); flags win. Prefer DETOUR_SASL_PASSWORD and DETOUR_ADMIN_TOKEN to their flags (the process list shows
+flags). The Helm chart (deploy/helm/detour-retry-worker) sets the same variables from its values.`
 
 class UsageError extends Error {}
 
@@ -85,7 +84,11 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
       'run',
       'Run the retry worker (until SIGTERM/SIGINT)',
       (y) =>
-        runOptions(y)
+        settingOptions(y)
+          .check((args) => {
+            toRunSettings(args)
+            return true
+          })
           .example(
             '$0 run --brokers kafka:9092 --group-id orders-app --topics orders --handler ./dist/handler.js',
             'Serve the retry topic of "orders" for the main app\'s group "orders-app"',

@@ -3,7 +3,7 @@ import { createJsonLogger, createKafka, type Logger } from '@detour/core'
 import { startHttpServer, type RunningHttpServer } from '../http/http-server.js'
 import { createRetryWorker, type RetryWorker } from '../worker/retry-worker.js'
 import { loadHandler } from './load-handler.js'
-import { redactedSettings, type RunSettings } from './run-options.js'
+import { redactedSettings, type RunSettings } from '../settings/index.js'
 
 export interface CliIo {
   readonly stdout: { write(text: string): unknown }
@@ -20,46 +20,30 @@ type StopReason = 'SIGTERM' | 'SIGINT' | 'crash'
  * crashed, or start-up failed. A second signal exits at once with 1.
  */
 export async function runWorkerCommand(settings: RunSettings, io: CliIo): Promise<number> {
-  const logger = createJsonLogger({ level: settings.logLevel, stream: io.stderr })
+  const { cli } = settings
+  const logger = createJsonLogger({ level: cli.logLevel, stream: io.stderr })
   logger.info('Starting the Detour retry worker', { config: redactedSettings(settings) })
   for (const deprecation of settings.deprecations) logger.warn(deprecation)
   let worker: RetryWorker | undefined
   let http: RunningHttpServer | undefined
   let stopRequested: Promise<StopReason> | undefined
   try {
-    const loaded = await loadHandler(settings.handlerPath, io.cwd)
+    const loaded = await loadHandler(cli.handlerPath, io.cwd)
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
     worker = createRetryWorker({
-      kafka: createKafka(settings.connection, logger, settings.logLevel),
-      groupId: settings.groupId,
-      workerGroupId: settings.workerGroupId,
-      topics: settings.topics,
-      topicNaming: settings.topicNaming,
+      ...settings.worker,
+      kafka: createKafka(settings.connection, logger, cli.logLevel),
       handler: loaded.handler,
       classify: loaded.classify,
-      backoff: settings.backoff,
-      maxAttempts: settings.maxAttempts,
-      maxRetryDurationMs: settings.maxRetryDurationMs,
-      exhaustedPolicy: settings.exhaustedPolicy,
-      maxInFlight: settings.maxInFlight,
-      maxBufferedMessages: settings.maxBufferedMessages,
-      commitIntervalMs: settings.commitIntervalMs,
-      handlerTimeoutMs: settings.handlerTimeoutMs,
-      purgeResolvedRecords: settings.purgeResolvedRecords,
-      purgeIntervalMs: settings.purgeIntervalMs,
-      checkTopicSettings: settings.checkTopicSettings,
-      consumerConfig: { ...settings.consumer },
-      shutdownTimeoutMs: settings.shutdownTimeoutMs,
-      createTopics: settings.createTopics,
       logger,
       registry,
     })
-    http = await startHttpServer({ port: settings.metricsPort, host: settings.metricsHost, registry, worker, adminToken: settings.adminToken, logger })
+    http = await startHttpServer({ port: cli.metricsPort, host: cli.metricsHost, registry, worker, adminToken: cli.adminToken, logger })
     logger.info('HTTP server listening', {
       url: http.url,
       endpoints: ['/metrics', '/healthz', '/readyz', '/groups/held', 'POST /groups/release'],
-      adminRoutes: settings.adminToken === undefined ? 'loopback only' : 'loopback or bearer token',
+      adminRoutes: cli.adminToken === undefined ? 'loopback only' : 'loopback or bearer token',
     })
     // Listen before starting: a SIGTERM during start-up still stops gracefully.
     stopRequested = waitForStop(worker)

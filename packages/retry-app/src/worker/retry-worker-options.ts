@@ -2,6 +2,7 @@ import type { ConsumerConfig, EachMessagePayload, Kafka, ProducerConfig } from '
 import { Registry } from 'prom-client'
 import {
   DetourConfigError,
+  EXPONENTIAL_BACKOFF_DEFAULTS,
   KafkaTopicAdmin,
   detourTopicsFor,
   noopLogger,
@@ -11,6 +12,7 @@ import {
   type BackoffOption,
   type DetourTopics,
   type ErrorClassifier,
+  type ExponentialBackoffSpec,
   type Logger,
   type TopicAdmin,
   type TopicNaming,
@@ -177,6 +179,12 @@ export interface RetryWorkerOptions {
   registry?: Registry
 }
 
+/**
+ * The plain-data part of {@link RetryWorkerOptions}: what a command line, environment variables or a Helm
+ * chart can set. Everything but the clients, the handler and its classifier, the logger and the registry.
+ */
+export type RetryWorkerSettings = Omit<RetryWorkerOptions, 'kafka' | 'handler' | 'classify' | 'topicAdmin' | 'logger' | 'registry'>
+
 export const defaultOptions = {
   backoff: { type: 'exponential' },
   maxAttempts: 10,
@@ -198,9 +206,8 @@ export const defaultOptions = {
   producerConfig: {},
 } as const satisfies Partial<RetryWorkerOptions>
 
-/** Options after defaults and validation. */
-export interface ResolvedRetryWorkerOptions {
-  readonly kafka: Kafka
+/** Settings after defaults and validation ({@link resolveSettings}). */
+export interface ResolvedRetryWorkerSettings {
   /** The main app's consumer group. */
   readonly groupId: string
   /** The worker's own consumer group. */
@@ -208,8 +215,6 @@ export interface ResolvedRetryWorkerOptions {
   readonly topicNaming: TopicNaming
   /** Retry topic → the Detour topics it belongs to. */
   readonly topicsByRetryTopic: ReadonlyMap<string, DetourTopics>
-  readonly handler: RetryHandler
-  readonly classify: ErrorClassifier | undefined
   readonly backoff: BackoffFn
   readonly maxAttempts: number
   readonly maxRetryDurationMs: number
@@ -222,17 +227,24 @@ export interface ResolvedRetryWorkerOptions {
   readonly purgeResolvedRecords: boolean
   readonly purgeIntervalMs: number
   readonly handOffBackoff: BackoffFn
-  readonly topicAdmin: TopicAdmin
   readonly createTopics: boolean
   readonly checkTopicSettings: boolean
   readonly replicationFactor: number | undefined
   readonly consumerConfig: Partial<Omit<ConsumerConfig, 'groupId'>>
   readonly followerConfig: Partial<Omit<ConsumerConfig, 'groupId'>>
   readonly producerConfig: Partial<ProducerConfig>
-  readonly logger: Logger
-  readonly registry: Registry
   /** Deprecated options that were used, each with what to do instead (the worker logs them once). */
   readonly deprecations: readonly string[]
+}
+
+/** Options after defaults and validation. */
+export interface ResolvedRetryWorkerOptions extends ResolvedRetryWorkerSettings {
+  readonly kafka: Kafka
+  readonly handler: RetryHandler
+  readonly classify: ErrorClassifier | undefined
+  readonly topicAdmin: TopicAdmin
+  readonly logger: Logger
+  readonly registry: Registry
 }
 
 function integer(option: string, value: unknown, min: number): number {
@@ -252,6 +264,13 @@ function nonEmptyString(option: string, value: unknown): string {
 function backoffOption(option: string, value: unknown): BackoffFn {
   if (typeof value !== 'function' && (typeof value !== 'object' || value === null)) {
     throw new DetourConfigError(option, 'must be a function (failedAttempts) => delayMs, or { type: "exponential" | "constant", ... }')
+  }
+  const spec = value as Partial<ExponentialBackoffSpec>
+  if (spec.type === 'exponential') {
+    // A first delay above the cap would silently become the cap: say so instead.
+    const initial = spec.initialDelayMs ?? EXPONENTIAL_BACKOFF_DEFAULTS.initialDelayMs
+    const max = spec.maxDelayMs ?? EXPONENTIAL_BACKOFF_DEFAULTS.maxDelayMs
+    if (initial > max) throw new DetourConfigError(`${option}.initialDelayMs`, `(${initial}) must not exceed ${option}.maxDelayMs (${max})`)
   }
   try {
     return resolveBackoff(value as BackoffOption)
@@ -273,25 +292,35 @@ function consumerSettings(option: string, value: unknown, workerGroupId: string 
       option === 'consumerConfig' ? 'set the worker group with the workerGroupId option instead' : "the follower's group is private; leave groupId out",
     )
   }
+  const timing = [['maxWaitTimeInMs', 0], ['sessionTimeout', 1], ['heartbeatInterval', 1], ['rebalanceTimeout', 1]] as const
+  for (const [field, min] of timing) if (config[field] !== undefined) integer(`${option}.${field}`, config[field], min)
   return config
 }
 
+/** kafkajs' consumer defaults, which apply when `consumerConfig` leaves them out. */
+const KAFKAJS_SESSION_TIMEOUT_MS = 30_000
+const KAFKAJS_HEARTBEAT_INTERVAL_MS = 3000
+
 /**
- * Merges {@link defaultOptions} and validates. Throws a `DetourConfigError` that names the option and
- * says what to change, so a misconfigured worker fails at construction, not on its first message.
+ * Merges {@link defaultOptions} into the plain-data settings and validates them: the one validation of the
+ * worker's settings, which `detour-retry run` reuses for its flags and `DETOUR_*` variables. Throws a
+ * `DetourConfigError` that names the option and says what to change.
  */
-export function resolveOptions(options: RetryWorkerOptions): ResolvedRetryWorkerOptions {
-  const merged = { ...defaultOptions, ...stripUndefined(options) }
+export function resolveSettings(settings: RetryWorkerSettings): ResolvedRetryWorkerSettings {
+  const merged = { ...defaultOptions, ...stripUndefined(settings) }
   const deprecations: string[] = []
-  const kafka = merged.kafka as Kafka | undefined
-  if (!kafka || typeof kafka.consumer !== 'function' || typeof kafka.producer !== 'function' || typeof kafka.admin !== 'function') {
-    throw new DetourConfigError('kafka', 'must be a kafkajs Kafka instance (new Kafka({ clientId, brokers }))')
-  }
   // core's rule, shared with both command lines (`--group-id`, `--worker-group-id`, `--consumer-group`).
   const { groupId, workerGroupId, deprecation } = resolveGroupIds(merged)
   if (deprecation !== undefined) deprecations.push(deprecation)
   const consumerConfig = consumerSettings('consumerConfig', merged.consumerConfig, workerGroupId)
   const followerConfig = consumerSettings('followerConfig', merged.followerConfig, undefined)
+  for (const [option, config] of [['consumerConfig', consumerConfig], ['followerConfig', followerConfig]] as const) {
+    const heartbeat = config.heartbeatInterval ?? KAFKAJS_HEARTBEAT_INTERVAL_MS
+    const session = config.sessionTimeout ?? KAFKAJS_SESSION_TIMEOUT_MS
+    if (heartbeat >= session) {
+      throw new DetourConfigError(`${option}.heartbeatInterval`, `(${heartbeat}) must be below ${option}.sessionTimeout (${session})`)
+    }
+  }
   const topicList: readonly unknown[] = Array.isArray(merged.topics) ? (merged.topics as readonly unknown[]) : []
   if (topicList.length === 0) {
     throw new DetourConfigError('topics', 'must list at least one source topic of the main app')
@@ -301,12 +330,6 @@ export function resolveOptions(options: RetryWorkerOptions): ResolvedRetryWorker
   const sources = topicList.map((raw) => nonEmptyString('topics', raw))
   const topicsByRetryTopic = new Map<string, DetourTopics>()
   for (const topics of detourTopicsFor(sources, groupId, merged.topicNaming).values()) topicsByRetryTopic.set(topics.retry, topics)
-  if (typeof merged.handler !== 'function') {
-    throw new DetourConfigError('handler', 'must be the main app handler function: async ({ topic, partition, message, signal }) => {...}')
-  }
-  if (merged.classify !== undefined && typeof merged.classify !== 'function') {
-    throw new DetourConfigError('classify', 'must be a function (error) => "transient" | "unprocessable" | "deserialization" | undefined')
-  }
   const exhaustedPolicy = merged.exhaustedPolicy as string
   if (exhaustedPolicy !== 'hold' && exhaustedPolicy !== 'release') {
     throw new DetourConfigError('exhaustedPolicy', `must be "hold" or "release", got ${JSON.stringify(exhaustedPolicy)}`)
@@ -332,13 +355,10 @@ export function resolveOptions(options: RetryWorkerOptions): ResolvedRetryWorker
     if (typeof merged[flag] !== 'boolean') throw new DetourConfigError(flag, `must be true or false, got ${JSON.stringify(merged[flag])}`)
   }
   return {
-    kafka,
     groupId,
     workerGroupId,
     topicNaming: merged.topicNaming,
     topicsByRetryTopic,
-    handler: merged.handler,
-    classify: merged.classify,
     backoff: backoffOption('backoff', merged.backoff),
     maxAttempts: integer('maxAttempts', merged.maxAttempts, 1),
     maxRetryDurationMs: integer('maxRetryDurationMs', merged.maxRetryDurationMs, 0),
@@ -351,16 +371,41 @@ export function resolveOptions(options: RetryWorkerOptions): ResolvedRetryWorker
     purgeResolvedRecords: merged.purgeResolvedRecords,
     purgeIntervalMs: integer('purgeIntervalMs', merged.purgeIntervalMs, 0),
     handOffBackoff: backoffOption('handOffBackoff', merged.handOffBackoff),
-    topicAdmin: merged.topicAdmin ?? new KafkaTopicAdmin(kafka),
     createTopics: merged.createTopics,
     checkTopicSettings: merged.checkTopicSettings,
     replicationFactor,
     consumerConfig: { ...defaultOptions.consumerConfig, ...consumerConfig },
     followerConfig: { ...defaultOptions.followerConfig, ...followerConfig },
     producerConfig,
-    logger: merged.logger ?? noopLogger,
-    registry: merged.registry ?? new Registry(),
     deprecations,
+  }
+}
+
+/**
+ * {@link resolveSettings}, then the collaborators: the kafkajs client, the handler and its classifier, topic
+ * administration, the logger and the registry. A misconfigured worker fails at construction, not on its
+ * first message.
+ */
+export function resolveOptions(options: RetryWorkerOptions): ResolvedRetryWorkerOptions {
+  const { kafka, handler, classify, topicAdmin, logger, registry, ...settings } = options
+  if (!kafka || typeof kafka.consumer !== 'function' || typeof kafka.producer !== 'function' || typeof kafka.admin !== 'function') {
+    throw new DetourConfigError('kafka', 'must be a kafkajs Kafka instance (new Kafka({ clientId, brokers }))')
+  }
+  const resolved = resolveSettings(settings)
+  if (typeof handler !== 'function') {
+    throw new DetourConfigError('handler', 'must be the main app handler function: async ({ topic, partition, message, signal }) => {...}')
+  }
+  if (classify !== undefined && typeof classify !== 'function') {
+    throw new DetourConfigError('classify', 'must be a function (error) => "transient" | "unprocessable" | "deserialization" | undefined')
+  }
+  return {
+    ...resolved,
+    kafka,
+    handler,
+    classify,
+    topicAdmin: topicAdmin ?? new KafkaTopicAdmin(kafka),
+    logger: logger ?? noopLogger,
+    registry: registry ?? new Registry(),
   }
 }
 

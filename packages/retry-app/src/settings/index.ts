@@ -1,0 +1,7 @@
+export { WORKER_SETTINGS, settingOf } from './worker-settings.js'
+export type { WorkerSettingFlag } from './worker-settings.js'
+export { envName, FORMAT_PATTERNS } from './setting.js'
+export type { SettingDefinition, SettingType, SettingSection, SettingFormat, SettingTarget, HelmMapping, CliSettings } from './setting.js'
+export { toRunSettings, redactedSettings, inFlagTerms, SettingsError } from './run-settings.js'
+export type { RunSettings } from './run-settings.js'
+export { settingOptions, yargsOption, list } from './yargs-options.js'

@@ -91,6 +91,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
+The main app's group and the worker's own, as the worker resolves them (core's rule): groupId and
+workerGroupId (default <groupId>-detour-retry), or the deprecated consumerGroup (the main app's group;
+groupId is then the worker's own group). YAML: main, worker.
+*/}}
+{{- define "detour-retry-worker.groups" -}}
+{{- if .Values.consumerGroup }}
+main: {{ .Values.consumerGroup | quote }}
+worker: {{ .Values.workerGroupId | default .Values.groupId | default (printf "%s-detour-retry" .Values.consumerGroup) | quote }}
+{{- else }}
+main: {{ .Values.groupId | quote }}
+worker: {{ .Values.workerGroupId | default (printf "%s-detour-retry" .Values.groupId) | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
 Checks of values that the JSON schema cannot express (or says less clearly). Included by the
 Deployment, so a bad combination fails `helm install/template` with a message that says what to change.
 */}}
@@ -98,8 +113,8 @@ Deployment, so a bad combination fails `helm install/template` with a message th
 {{- if not .Values.kafka.brokers }}
 {{- fail "kafka.brokers is required: the Kafka bootstrap servers, e.g. --set 'kafka.brokers={kafka-0.kafka:9092}'" }}
 {{- end }}
-{{- if not .Values.consumerGroup }}
-{{- fail "consumerGroup is required: the main app's consumer group (it names the retry, redirect and error topics)" }}
+{{- if not (or .Values.groupId .Values.consumerGroup) }}
+{{- fail "groupId is required: the main app's consumer group, as the SDK's groupId (it names the retry, redirect and error topics)" }}
 {{- end }}
 {{- if not .Values.topics }}
 {{- fail "topics is required: the main app's source topics, e.g. --set 'topics={orders}'" }}
@@ -107,8 +122,16 @@ Deployment, so a bad combination fails `helm install/template` with a message th
 {{- if not .Values.handler }}
 {{- fail "handler is required: the path of your handler module inside the image, e.g. /app/handlers/orders/handler.js (build your image FROM the worker image, see deploy/README.md)" }}
 {{- end }}
-{{- if and .Values.groupId (eq .Values.groupId .Values.consumerGroup) }}
-{{- fail "groupId must differ from consumerGroup: the worker must not join the main app's group (leave groupId empty for <consumerGroup>-detour-retry)" }}
+{{- $groups := include "detour-retry-worker.groups" . | fromYaml }}
+{{- if eq $groups.main $groups.worker }}
+{{- if .Values.consumerGroup }}
+{{- fail "groupId (the worker's own group while the deprecated consumerGroup is set) must differ from consumerGroup: the worker must not join the main app's group. Better: drop consumerGroup, set groupId to the main app's group and workerGroupId to the worker's" }}
+{{- else }}
+{{- fail "workerGroupId must differ from groupId: the worker must not join the main app's group (leave workerGroupId empty for <groupId>-detour-retry)" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.consumerGroup .Values.groupId .Values.workerGroupId (ne .Values.groupId .Values.workerGroupId) }}
+{{- fail "consumerGroup is deprecated and cannot be combined with both groupId and workerGroupId: drop consumerGroup and set groupId to the main app's group" }}
 {{- end }}
 {{- with .Values.kafka.sasl }}
 {{- if .mechanism }}
@@ -129,6 +152,9 @@ Deployment, so a bad combination fails `helm install/template` with a message th
 {{- if ge (float64 .Values.heartbeatIntervalMs) (float64 .Values.sessionTimeoutMs) }}
 {{- fail (printf "heartbeatIntervalMs (%v) must be below sessionTimeoutMs (%v)" .Values.heartbeatIntervalMs .Values.sessionTimeoutMs) }}
 {{- end }}
+{{- end }}
+{{- if and .Values.adminToken.existingSecret (not .Values.adminToken.key) }}
+{{- fail "adminToken.key is required with adminToken.existingSecret: the key of the token in that Secret" }}
 {{- end }}
 {{- with .Values.podDisruptionBudget }}
 {{- if and .enabled (not (kindIs "invalid" .minAvailable)) (not (kindIs "invalid" .maxUnavailable)) }}

@@ -44,7 +44,30 @@ describe('detour CLI', () => {
       out.stdout = ''
       expect(await run([...command, '--help'])).toBe(0)
       for (const flag of ['--brokers', '--sasl-mechanism', '--ssl-ca-file', '--group-id', '--worker-group-id', '--topics', '--error-topic-template']) expect(out.stdout, `${command.join(' ')} ${flag}`).toContain(flag)
+      // Each flag names the variable it also reads, as `detour-retry run --help` does.
+      for (const variable of ['DETOUR_BROKERS', 'DETOUR_SASL_PASSWORD', 'DETOUR_GROUP_ID', 'DETOUR_TOPICS', 'DETOUR_WORKER_URL', 'DETOUR_LOG_LEVEL']) {
+        expect(out.stdout, `${command.join(' ')} ${variable}`).toContain(`[env: ${variable}]`)
+      }
+      expect(out.stdout, command.join(' ')).not.toMatch(/\[env: DETOUR_(HELP|VERSION|COORDINATES)\]/)
+      const flags = [...out.stdout.matchAll(/^(?: {6}| {2}-\w, )--([\w-]+) {2}/gm)].map((m) => m[1]!).filter((flag) => flag !== 'help')
+      expect(flags.length, command.join(' ')).toBeGreaterThan(15)
+      const unwrapped = out.stdout.replace(/\s+/g, ' ')
+      for (const flag of flags) expect(unwrapped, `${command.join(' ')} --${flag}`).toContain(`[env: DETOUR_${flag.replace(/-/g, '_').toUpperCase()}]`)
     }
+    out.stdout = ''
+    await run(['release', '--help'])
+    expect(out.stdout).toContain('[env: DETOUR_ADMIN_TOKEN]')
+    out.stdout = ''
+    await run(['console', '--help'])
+    expect(out.stdout).toContain('[env: DETOUR_CONSOLE_TOKEN]')
+    // `detour --help` lists the settings every command shares, each with its variable.
+    out.stdout = ''
+    await run(['--help'])
+    expect(out.stdout).toMatch(/Settings shared by inspect, dlt, release and console/)
+    for (const [flag, variable] of [['brokers', 'DETOUR_BROKERS'], ['max-wait-time-ms', 'DETOUR_MAX_WAIT_TIME_MS'], ['worker-group-id', 'DETOUR_WORKER_GROUP_ID'], ['admin-token', 'DETOUR_ADMIN_TOKEN']]) {
+      expect(out.stdout).toMatch(new RegExp(`^ +--${flag} +${variable}$`, 'm'))
+    }
+    expect(out.stdout).toMatch(/^ +--consumer-group +DETOUR_CONSUMER_GROUP \(deprecated\)$/m)
     expect(await run(['inspect', ...BASE, '--no-such-flag'])).toBe(2)
     expect(out.stderr).toMatch(/Unknown argument/)
     expect(await run(['inspect', '--brokers', 'k:1'])).toBe(2)

@@ -53,7 +53,27 @@ export interface CliOptions {
 
 /** The part of yargs' runtime API used below (not in @types/yargs). */
 interface YargsInternals {
-  getOptions(): { key: Record<string, unknown>; alias: Record<string, string[] | undefined> }
+  getOptions(): { key: Record<string, unknown>; alias: Record<string, string[] | undefined>; deprecatedOptions: Record<string, unknown> }
+  getInternalMethods(): { getUsageInstance(): { getDescriptions(): Record<string, string | undefined> } }
+}
+
+/** `max-wait-time-ms` → `DETOUR_MAX_WAIT_TIME_MS` (what `.env('DETOUR')` reads). */
+function envName(flag: string): string {
+  return `${ENV_PREFIX}_${flag.replace(/-/g, '_').toUpperCase()}`
+}
+
+/**
+ * Appends each flag's environment variable to its help text (`[env: DETOUR_BROKERS]`), as
+ * `detour-retry run --help` does. Call it last in a command's builder; positionals are left alone.
+ */
+function withEnvNames<T>(y: Argv<T>, positionals: readonly string[] = []): Argv<T> {
+  const descriptions = (y as unknown as YargsInternals).getInternalMethods().getUsageInstance().getDescriptions()
+  for (const [key, raw] of Object.entries(descriptions)) {
+    if (key === 'help' || key === 'version' || positionals.includes(key) || raw === undefined) continue
+    const text = raw.replace(/^__yargsString__:/, '')
+    if (!text.includes('[env: ')) y.describe(key, `${text} [env: ${envName(key)}]`)
+  }
+  return y
 }
 
 function camelCase(name: string): string {
@@ -99,6 +119,19 @@ function signalStop(): Promise<void> {
     process.once('SIGINT', done)
     process.once('SIGTERM', done)
   })
+}
+
+/** The flags every Kafka command shares, each with its variable: for `detour --help`. */
+function sharedSettings(): string {
+  const y = kafkaCommand(yargs([])) as unknown as YargsInternals
+  const keys = Object.keys(y.getInternalMethods().getUsageInstance().getDescriptions()).filter((k) => k !== 'help' && k !== 'version')
+  const deprecated = y.getOptions().deprecatedOptions
+  const width = Math.max(...keys.map((k) => k.length)) + 4
+  return [
+    'Settings shared by inspect, dlt, release and console (the flag, then the environment variable it also reads;',
+    '`detour <command> --help` shows every flag of a command with its variable):',
+    ...keys.map((k) => `  ${`--${k}`.padEnd(width)}${envName(k)}${k in deprecated ? ' (deprecated)' : ''}`),
+  ].join('\n')
 }
 
 /** The Kafka and scope flags of a command, with a worker URL when it can use one. */
@@ -160,7 +193,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
       'inspect',
       'Show pending ids per consumer group, source topic and partition: groups, oldest pending and its age, why each id waits',
       (y) =>
-        jsonOption(kafkaCommand(y))
+        withEnvNames(jsonOption(kafkaCommand(y))
           .option('retry-scan', {
             type: 'boolean',
             default: true,
@@ -168,7 +201,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
           })
           .example('$0 inspect --brokers kafka:9092 --group-id orders-app --topics orders', 'Pending ids of the group orders-app on orders')
           .example('$0 inspect ... --worker-url http://retry-worker:9464 --json', 'With the held groups of a running worker, as JSON')
-          .epilogue('Exit code 0 when something is pending or held, 3 when nothing is.'),
+          .epilogue('Exit code 0 when something is pending or held, 3 when nothing is.')),
       async (args) => withService(args, (service) => inspectCommand(service, io, { json: args.json, retryScan: args['retry-scan'] })),
     )
     .command('dlt', 'Browse and replay the error (dead-letter) topic: dlt list | dlt show | dlt replay', (dlt) =>
@@ -177,26 +210,29 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
           'list',
           'List dead letters, newest first, with filters',
           (y) =>
-            filterOptions(jsonOption(kafkaCommand(y)))
+            withEnvNames(filterOptions(jsonOption(kafkaCommand(y)))
               .option('limit', { type: 'number', default: 50, describe: 'Show at most this many (the newest)' })
               .example('$0 dlt list ... --reason exhausted --since 2h', 'Exhausted retries of the last two hours')
-              .epilogue('Exit code 0 when dead letters match, 3 when none does.'),
+              .epilogue('Exit code 0 when dead letters match, 3 when none does.')),
           async (args) => withService(args, (service) => dltListCommand(service, io, { json: args.json, filter: toFilter(args), limit: args.limit })),
         )
         .command(
           'show <coordinates>',
           'Show one dead letter: every Detour header decoded, key and value as UTF-8 or base64',
           (y) =>
-            jsonOption(kafkaCommand(y))
-              .positional('coordinates', { type: 'string', demandOption: true, describe: '<partition>:<offset> (one error topic) or <error topic>/<partition>/<offset>' })
-              .epilogue('Exit code 3 when no dead letter sits there.'),
+            withEnvNames(
+              jsonOption(kafkaCommand(y))
+                .positional('coordinates', { type: 'string', demandOption: true, describe: '<partition>:<offset> (one error topic) or <error topic>/<partition>/<offset>' })
+                .epilogue('Exit code 3 when no dead letter sits there.'),
+              ['coordinates'],
+            ),
           async (args) => withService(args, (service) => dltShowCommand(service, io, { json: args.json, coordinates: args.coordinates })),
         )
         .command(
           'replay [coordinates..]',
           'Send dead letters back: to their source topic (default) or into the retry flow. A dry run unless --execute',
           (y) =>
-            filterOptions(jsonOption(kafkaCommand(y)))
+            withEnvNames(filterOptions(jsonOption(kafkaCommand(y)))
               .positional('coordinates', { type: 'string', array: true, describe: 'Dead letters to replay: <partition>:<offset> or <error topic>/<partition>/<offset>' })
               .option('to', {
                 choices: ['source', 'retry'] as const,
@@ -217,7 +253,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
               })
               .example('$0 dlt replay ... 0:42 0:43', 'Dry run: what replaying two dead letters would do')
               .example('$0 dlt replay ... --reason exhausted --since 1h --execute', 'Replay the last hour\'s exhausted retries to their source topics')
-              .epilogue('Exit code 0 when something is (or would be) replayed, 3 when nothing is left to replay, 4 when declined.'),
+              .epilogue('Exit code 0 when something is (or would be) replayed, 3 when nothing is left to replay, 4 when declined.'), ['coordinates']),
           async (args) =>
             withService(args, (service) =>
               dltReplayCommand(service, io, {
@@ -240,7 +276,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
       'release',
       'Release a held group through the worker, or a stuck id directly (--direct writes its tombstone)',
       (y) =>
-        jsonOption(kafkaCommand(y))
+        withEnvNames(jsonOption(kafkaCommand(y))
           .option('id', { type: 'string', demandOption: 'set --id to the Detour id (<topic>/<partition>/<offset>) to release', describe: 'Detour id of the held or stuck message' })
           .option('direct', {
             type: 'boolean',
@@ -255,14 +291,14 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
             if (!a.direct && a['worker-url'] === undefined) throw new Error('release needs --worker-url (release through the worker) or --direct (write the tombstone)')
             return true
           })
-          .epilogue('Exit code 0 when released, 3 when the id is not pending (--direct) or not held (worker), 4 when declined.'),
+          .epilogue('Exit code 0 when released, 3 when the id is not pending (--direct) or not held (worker), 4 when declined.')),
       async (args) => withService(args, (service) => releaseCommand(service, io, { json: args.json, id: args.id, direct: args.direct, force: args.force, yes: args.yes })),
     )
     .command(
       'console',
       'Serve the web console: pending groups, held groups, dead letters with replay, main apps\' readiness',
       (y) =>
-        kafkaCommand(y)
+        withEnvNames(kafkaCommand(y)
           .option('host', { type: 'string', default: '127.0.0.1', describe: 'Interface to listen on; anything but loopback needs --console-token' })
           .option('port', { type: 'number', default: 9470, describe: 'Port (0 picks a free one)' })
           .option('console-token', {
@@ -277,12 +313,13 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
             if (!Number.isInteger(a['refresh-ms']) || a['refresh-ms'] < 500) throw new Error(`--refresh-ms must be an integer >= 500, got ${a['refresh-ms']}`)
             return true
           })
-          .example('$0 console --brokers kafka:9092 --group-id orders-app --topics orders --worker-url http://127.0.0.1:9464', 'On http://127.0.0.1:9470/'),
+          .example('$0 console --brokers kafka:9092 --group-id orders-app --topics orders --worker-url http://127.0.0.1:9464', 'On http://127.0.0.1:9470/')),
       async (args) =>
         withService(args, (service, logger) =>
           consoleCommand(service, io, { host: args.host, port: args.port, token: args['console-token'], refreshMs: args['refresh-ms'] }, logger),
         ),
     )
+    .epilogue(sharedSettings())
     .demandCommand(1, 'Choose a command: inspect, dlt, release or console (see --help)')
     .recommendCommands()
     .strict()

@@ -33,7 +33,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['packages/*/src/**/*.test.ts', 'e2e/src/**/*.test.ts', 'bench/src/**/*.test.ts'],
+          include: ['packages/*/src/**/*.test.ts', 'e2e/src/**/*.test.ts', 'bench/src/**/*.test.ts', 'scripts/validate-deploy/*.test.ts'],
           exclude: ['**/*.broker.test.ts', '**/*.e2e.test.ts', '**/node_modules/**', '**/dist/**'],
         },
       },

@@ -1,31 +1,38 @@
-/** The validator's output: `ok`, `FAIL`, `skip` and `note` lines under `==` sections, and a summary. */
+/**
+ * The validator's output: `ok`, `FAIL`, `skip` and `note` lines under `==` sections, and a summary.
+ * `print` receives each line (the unit test collects them instead of printing).
+ */
 export class Report {
   failures = 0
+  readonly failed: string[] = []
   readonly skipped: string[] = []
   readonly checked: string[] = []
   private readonly started = Date.now()
 
+  constructor(private readonly print: (line: string) => void = (line) => console.log(line)) {}
+
   section(title: string): void {
-    console.log(`\n== ${title}`)
+    this.print(`\n== ${title}`)
   }
 
   ok(message: string): void {
     this.checked.push(message)
-    console.log(`  ok    ${message}`)
+    this.print(`  ok    ${message}`)
   }
 
   fail(message: string): void {
     this.failures++
-    console.log(`  FAIL  ${message}`)
+    this.failed.push(message)
+    this.print(`  FAIL  ${message}`)
   }
 
   skip(message: string): void {
     this.skipped.push(message)
-    console.log(`  skip  ${message}`)
+    this.print(`  skip  ${message}`)
   }
 
   note(message: string): void {
-    console.log(`  note  ${message}`)
+    this.print(`  note  ${message}`)
   }
 
   /** Runs a check; an exception is one failure (with its stack), never the end of the run. */
@@ -39,13 +46,13 @@ export class Report {
 
   summary(): number {
     this.section('summary')
-    console.log(`  ${this.checked.length} checks passed, ${this.failures} failed, ${this.skipped.length} skipped; ${((Date.now() - this.started) / 1000).toFixed(1)} s`)
-    for (const skip of this.skipped) console.log(`  skipped: ${skip}`)
+    this.print(`  ${this.checked.length} checks passed, ${this.failures} failed, ${this.skipped.length} skipped; ${((Date.now() - this.started) / 1000).toFixed(1)} s`)
+    for (const skip of this.skipped) this.print(`  skipped: ${skip}`)
     if (this.failures > 0) {
-      console.log(`  validate-deploy: ${this.failures} check(s) FAILED`)
+      this.print(`  validate-deploy: ${this.failures} check(s) FAILED`)
       return 1
     }
-    console.log('  validate-deploy: all checks passed')
+    this.print('  validate-deploy: all checks passed')
     return 0
   }
 }

@@ -1,15 +1,16 @@
-// Adversarial review of the main-app SDK: each test demonstrates one finding (it passes when the flaw is there).
-// kafkajs' internals (Runner, OffsetManager, Cluster) are untyped: see ./kafkajs-runner.ts.
+// Order at the edges of the main-app SDK: each test reproduces a sequence that broke per-key order, lost a
+// message or leaked a producer before (found by an adversarial review), driven through kafkajs' own Runner
+// where kafkajs' behaviour matters. kafkajs' internals are untyped: see ./test-support/kafkajs-runner.ts.
 /* eslint-disable @typescript-eslint/no-unsafe-call */
 import { describe, expect, it } from 'vitest'
 import type { EachMessagePayload } from 'kafkajs'
-import { GroupStore, detourTopicsFor, noopLogger, topicPartitionKey } from '@detour/core'
-import { FakeBroker, FakeFollower, FakeMembership, sourceMessage } from '../test-support/fakes.js'
-import { GROUP, TOPIC, createRig, deliver, deliverBatches, payload, redirectLog, retryIds } from '../test-support/unit-rig.js'
-import { PartitionGate } from '../partitions/partition-gate.js'
-import { SharedWriter } from '../hand-off/shared-writer.js'
-import { TransactionalHandOff } from '../hand-off/transactional-hand-off.js'
-import { kafkajsBatch, kafkajsClustersOfOneKafka, kafkajsOffsetManager, kafkajsRunner, kafkajsWouldRestart } from './kafkajs-runner.js'
+import { GroupStore, detourTopicsFor, noopLogger } from '@detour/core'
+import { FakeBroker, FakeFollower, FakeMembership, sourceMessage } from './test-support/fakes.js'
+import { GROUP, TOPIC, createRig, deliver, deliverBatches, payload, redirectLog, retryIds } from './test-support/unit-rig.js'
+import { PartitionGate } from './partitions/partition-gate.js'
+import { SharedWriter } from './hand-off/shared-writer.js'
+import { TransactionalHandOff } from './hand-off/transactional-hand-off.js'
+import { kafkajsBatch, kafkajsClustersOfOneKafka, kafkajsOffsetManager, kafkajsRunner, kafkajsWouldRestart } from './test-support/kafkajs-runner.js'
 
 const id = (offset: number): string => `${TOPIC}/0/${offset}`
 const until = async (condition: () => boolean, what: string, ms = 3000): Promise<void> => {
@@ -20,8 +21,8 @@ const until = async (condition: () => boolean, what: string, ms = 3000): Promise
   }
 }
 
-describe('F1 eachBatch: a stop (or seek) in the middle of a batch loses the rest of the batch', () => {
-  it('BatchProcessor returns normally on !isRunning(); kafkajs then auto-resolves and commits the whole batch', async () => {
+describe('eachBatch: a stop in the middle of a batch', () => {
+  it('throws a retriable DetourStoppingError: kafkajs resolves nothing past the last handled offset, nothing is lost', async () => {
     const broker = new FakeBroker()
     const rig = createRig(broker)
     await rig.assign(0)
@@ -37,17 +38,18 @@ describe('F1 eachBatch: a stop (or seek) in the middle of a batch loses the rest
     stopper.runner = k.runner as { running: boolean }
     k.runner.running = true
     const batch = kafkajsBatch(TOPIC, 0, [sourceMessage(0, 'k1', 'A'), sourceMessage(1, 'k2', 'B'), sourceMessage(2, 'k3', 'C'), sourceMessage(3, 'k4', 'D')])
-    await k.runner.processEachBatch(batch) // kafkajs' own code: no error, so eachBatchAutoResolve resolves batch.lastOffset()
-    expect(processed).toEqual(['B']) // C and D never ran
-    expect(retryIds(broker, rig.topics)).toEqual([]) // A (gathered) was taken back, never written
+    // kafkajs' own code: the error skips eachBatchAutoResolve and goes to its retrier (retriable).
+    await expect(k.runner.processEachBatch(batch)).rejects.toMatchObject({ name: 'DetourStoppingError', retriable: true })
+    expect(processed).toEqual(['B']) // C and D did not run
+    expect(retryIds(broker, rig.topics)).toEqual([]) // A (gathered) was never written
     expect(redirectLog(broker, rig.topics)).toEqual([])
-    expect(k.resolved.at(-1)).toBe('3') // ...yet the whole batch is resolved: the next commit is offset 4
-    expect(k.nextCommitted()).toBe('4') // A, C and D are lost
+    expect(rig.store.pendingCount).toBe(0)
+    expect(k.resolved).toEqual([]) // A is the first unresolved offset: the next owner starts there
   })
 })
 
-describe('F2 eachBatch: a lost commit acknowledgement replays the batch and re-routes messages already processed', () => {
-  it('a message processed directly is redirected behind a LATER id of its group (stale replay)', async () => {
+describe('eachBatch: a lost commit acknowledgement replays the batch', () => {
+  it('a message processed before a later pending id of its group is skipped, not redirected behind it (no stale replay)', async () => {
     const broker = new FakeBroker()
     const rig = createRig(broker)
     await rig.assign(0)
@@ -63,16 +65,16 @@ describe('F2 eachBatch: a lost commit acknowledgement replays the batch and re-r
     const errors = await deliverBatches(rig, rig.wrapBatch(handler), messages)
     expect(errors).toHaveLength(1)
     expect(processed).toEqual(['J1']) // J1 processed once, by the main app, before J2 failed
-    // The batch came back from offset 0: J1's group now has J2 pending, so J1 is redirected BEHIND J2.
-    expect(redirectLog(broker, rig.topics)).toEqual([`+${id(0)}`, `+${id(2)}`, `+${id(1)}`])
-    expect(retryIds(broker, rig.topics)).toEqual([id(0), id(2), id(0), id(1), id(2)])
-    // The worker runs k2's records in order: J2, then J1 (pending), then J2's duplicate (released: skipped).
-    // History of k2: J1 (main app), J2 (worker), J1 (worker) — J1 again after the later J2, J2 not again.
+    // The batch came back from offset 0 (the seek after the unknown outcome): A and J2 are resumed (their ids are
+    // pending), J1 — decided before J2 — is skipped: k2's history stays J1, J2.
+    expect(rig.seeks).toEqual([{ topic: TOPIC, partition: 0, offset: '0' }])
+    expect(redirectLog(broker, rig.topics)).toEqual([`+${id(0)}`, `+${id(2)}`])
+    expect(retryIds(broker, rig.topics)).toEqual([id(0), id(2), id(0), id(2)])
   })
 })
 
-describe('F3 eachBatch: takeBack() releases ids the follower already applied from the broker', () => {
-  it('after a committed-but-unacknowledged batch transaction, the store forgets pending ids: the group flows past them', async () => {
+describe('eachBatch: ids the follower applied from the broker are never taken back', () => {
+  it('after a committed-but-unacknowledged batch transaction, the group stays behind its pending ids', async () => {
     const broker = new FakeBroker()
     const rig = createRig(broker)
     await rig.assign(0)
@@ -93,15 +95,14 @@ describe('F3 eachBatch: takeBack() releases ids the follower already applied fro
     broker.inject('commit-ack-lost')
     await deliverBatches(rig, rig.wrapBatch(handler), messages, { batchSize: 3 })
     // The broker: A and B pending (redirect records, retry records, no tombstone) — the worker will run them.
-    expect(redirectLog(broker, rig.topics)).toEqual([`+${id(0)}`, `+${id(1)}`])
-    expect(retryIds(broker, rig.topics)).toEqual([id(0), id(1)])
-    // The store: nothing pending for k1 (the follower's entries were taken back, and it never re-applies).
-    expect(rig.store.pendingIds(TOPIC, 0, 'k1')).toEqual([])
-    // So the main app processed A, B and the later D of k1 directly; the worker will run A and B after D.
-    expect(processed).toEqual(['C', 'A', 'B', 'C', 'D'])
+    // The store keeps what the follower applied: A and B stay pending, and the later D of k1 follows them.
+    expect(redirectLog(broker, rig.topics)).toEqual([`+${id(0)}`, `+${id(1)}`, `+${id(3)}`])
+    expect(retryIds(broker, rig.topics)).toEqual([id(0), id(1), id(0), id(1), id(3)])
+    expect(rig.store.pendingIds(TOPIC, 0, 'k1')).toEqual([id(0), id(1), id(3)])
+    expect(processed).toEqual(['C', 'C']) // k2's C again when the batch comes back: a duplicate, in order
   })
 
-  it('sequential eachBatch: a failed retry-record write after acknowledged redirect records has the same effect', async () => {
+  it('sequential eachBatch: after a failed retry-record write, the acknowledged redirect records stay pending and are resumed', async () => {
     const broker = new FakeBroker()
     const rig = createRig(broker, { mode: 'sequential' })
     await rig.assign(0)
@@ -124,17 +125,16 @@ describe('F3 eachBatch: takeBack() releases ids the follower already applied fro
       processed.push(value)
     }
     await deliverBatches(rig, rig.wrapBatch(handler), [sourceMessage(0, 'k1', 'A'), sourceMessage(1, 'k1', 'B'), sourceMessage(2, 'k1', 'D')], { batchSize: 2 })
-    // A and B are pending on the broker forever (no retry record was ever written for them: zombie ids)...
-    expect(redirectLog(broker, rig.topics)).toEqual([`+${id(0)}`, `+${id(1)}`])
-    expect(retryIds(broker, rig.topics)).toEqual([])
-    // ...while this instance forgot them and processed A, B, D directly.
-    expect(rig.store.pendingIds(TOPIC, 0, 'k1')).toEqual([])
-    expect(processed).toEqual(['A', 'B', 'D'])
+    // A and B were made pending once; their retry records are written when the batch comes back (resumed),
+    // and D of k1 follows them: nothing of k1 is processed by the main app.
+    expect(redirectLog(broker, rig.topics)).toEqual([`+${id(0)}`, `+${id(1)}`, `+${id(2)}`])
+    expect(retryIds(broker, rig.topics)).toEqual([id(0), id(1), id(2)])
+    expect(processed).toEqual([])
   })
 })
 
-describe('F4 sequential eachBatch: redirect batch too large is reported as "redirect written"', () => {
-  it('retry records are written without their redirect records: the worker skips them (not pending) — lost', async () => {
+describe('sequential eachBatch: a redirect batch too large for the broker', () => {
+  it('is handed off one by one: each id is made pending before its retry record, nothing is lost', async () => {
     const broker = new FakeBroker()
     const rig = createRig(broker, { mode: 'sequential' })
     await rig.assign(0)
@@ -146,15 +146,15 @@ describe('F4 sequential eachBatch: redirect batch too large is reported as "redi
     broker.inject('send-too-large', 'shared') // the first shared write of the batch: all redirect records at once
     const errors = await deliverBatches(rig, rig.wrapBatch(handler), [sourceMessage(0, 'k1', 'A'), sourceMessage(1, 'k1', 'B'), sourceMessage(2, 'k2', 'C')])
     expect(errors).toEqual([])
-    expect(redirectLog(broker, rig.topics)).toEqual([]) // no id was ever made pending on the broker
-    expect(retryIds(broker, rig.topics)).toEqual([id(0), id(1)]) // yet their retry records were written ("resumed")
-    expect(rig.store.pendingIds(TOPIC, 0, 'k1')).toEqual([id(0), id(1)]) // and this instance believes they are pending
-    expect(broker.records(rig.topics.error)).toEqual([]) // nothing dead-lettered; offsets resolved: A and B are lost
+    expect(redirectLog(broker, rig.topics)).toEqual([`+${id(0)}`, `+${id(1)}`])
+    expect(retryIds(broker, rig.topics)).toEqual([id(0), id(1)])
+    expect(rig.store.pendingIds(TOPIC, 0, 'k1')).toEqual([id(0), id(1)])
+    expect(processed).toEqual(['C'])
   })
 })
 
-describe('F5 a partition kept in "mismatch" kills the whole consumer (kafkajs does not restart it)', () => {
-  it('waitReady throws a non-retriable DetourTopicError out of eachMessage: kafkajs crashes with restart = false', async () => {
+describe('a partition without Detour partitions ("mismatch")', () => {
+  it('throws a retriable DetourTopicError: kafkajs keeps the consumer running, the other partitions are consumed', async () => {
     const broker = new FakeBroker()
     const rig = createRig(broker, { partitions: 1 })
     await rig.assign(0, 1) // partition 1 was added to the source topic only
@@ -163,22 +163,18 @@ describe('F5 a partition kept in "mismatch" kills the whole consumer (kafkajs do
     const eachMessage = rig.wrap(async ({ message }) => {
       processed.push(message.value!.toString())
     })
-    const k = kafkajsRunner({
-      eachMessage,
-      batches: [kafkajsBatch(TOPIC, 1, [sourceMessage(0, 'k', 'on-1')]), kafkajsBatch(TOPIC, 0, [sourceMessage(0, 'k', 'on-0')])],
-    })
-    await k.runner.start()
-    await until(() => k.crashes.length > 0, 'the crash')
-    const crash = k.crashes[0] as { name: string; cause: { name: string; retriable: boolean } }
-    expect(crash.name).toBe('KafkaJSNonRetriableError')
-    expect(crash.cause.name).toBe('DetourTopicError')
-    expect(kafkajsWouldRestart(crash)).toBe(false) // consumer/index.js onCrash: disconnect, no restart
-    expect(processed).toEqual([]) // partition 0's message behind it is never consumed
+    const paused: number[] = []
+    const error = await eachMessage({ ...payload(sourceMessage(0, 'k', 'on-1'), 1), pause: () => (paused.push(1), () => {}) }).catch((e: unknown) => e)
+    expect(error).toMatchObject({ name: 'DetourTopicError', retriable: true })
+    expect(kafkajsWouldRestart(error)).toBe(true) // kafkajs retries (and would restart), it does not stop the consumer
+    expect(paused).toEqual([1]) // the partition is paused in kafkajs until it is ready
+    await eachMessage(payload(sourceMessage(0, 'k', 'on-0'), 0))
+    expect(processed).toEqual(['on-0'])
   })
 })
 
-describe('F6 a revoked partition is re-adopted by waitReady ("not announced by an assignment")', () => {
-  it('transactional: the old owner claims the revoked partition again, fencing the new owner', async () => {
+describe('a revoked partition is never adopted again by a late message of it', () => {
+  it('transactional: the old owner refuses the message (DetourFencedError) without claiming, the new owner is not fenced', async () => {
     const broker = new FakeBroker()
     const old = createRig(broker, { name: 'old' })
     await old.assign(0)
@@ -189,27 +185,29 @@ describe('F6 a revoked partition is re-adopted by waitReady ("not announced by a
     const inits = broker.calls.filter((c) => c.endsWith(' init')).length
     // kafkajs goes on with the rest of the old batch: the next message of the revoked partition.
     await expect(old.wrap(async () => {})(payload(sourceMessage(5, 'k', 'x')))).rejects.toMatchObject({ name: 'DetourFencedError' })
-    expect(broker.calls.filter((c) => c.endsWith(' init')).length).toBe(inits + 1) // a claim by the non-owner
-    // The new owner's producer is fenced: its next hand-off fails and the message goes back to kafkajs.
+    expect(broker.calls.filter((c) => c.endsWith(' init')).length).toBe(inits) // no claim by the non-owner
     const errors = await deliver(fresh, fresh.wrap(async () => Promise.reject(new Error('down'))), [sourceMessage(0, 'k', 'A')])
-    expect(errors.map((e) => (e as Error).name)).toEqual(['DetourFencedError'])
-    expect(old.gate.readiness().map((r) => r.state)).toEqual(['lost']) // and a phantom slot stays: detour.ready is false
+    expect(errors).toEqual([]) // the new owner hands off undisturbed
+    expect(redirectLog(broker, fresh.topics)).toEqual([`+${id(0)}`])
+    expect(old.gate.readiness()).toEqual([]) // no phantom slot: detour.ready stays true
   })
 
-  it('sequential: the old owner processes (and hands off) messages of a partition it knows is revoked', async () => {
+  it('sequential: the old owner neither processes nor hands off messages of a partition it knows is revoked', async () => {
     const broker = new FakeBroker()
     const old = createRig(broker, { name: 'old', mode: 'sequential' })
     await old.assign(0)
     old.gate.onAssignment({ [TOPIC]: [] })
     const processed: string[] = []
-    await old.wrap(async ({ message }) => {
-      processed.push(message.value!.toString())
-    })(payload(sourceMessage(5, 'k', 'x')))
-    expect(processed).toEqual(['x'])
+    await expect(
+      old.wrap(async ({ message }) => {
+        processed.push(message.value!.toString())
+      })(payload(sourceMessage(5, 'k', 'x'))),
+    ).rejects.toMatchObject({ name: 'DetourFencedError', retriable: true })
+    expect(processed).toEqual([])
   })
 })
 
-describe('F7 partition producers leak', () => {
+describe('partition producers are never leaked', () => {
   function gateWithHeldClaims() {
     const broker = new FakeBroker()
     const topics = detourTopicsFor([TOPIC], GROUP)
@@ -259,7 +257,7 @@ describe('F7 partition producers leak', () => {
     return { gate, handOff, open, release, created: () => created }
   }
 
-  it('a claim that completes after its partition was revoked leaves a connected producer for it', async () => {
+  it('a claim that completes after its partition was revoked disconnects its producer', async () => {
     const { gate, handOff, open, release } = gateWithHeldClaims()
     gate.onAssignment({ [TOPIC]: [0] })
     await until(() => open.size === 1, 'the claim to start')
@@ -267,11 +265,11 @@ describe('F7 partition producers leak', () => {
     release()
     await new Promise((resolve) => setTimeout(resolve, 20))
     expect(gate.assignedPartitions()).toEqual([])
-    expect(handOff.isClaimed(TOPIC, 0)).toBe(true) // holds the transactional id (and its connections) until stop()
-    expect(open.size).toBe(1)
+    expect(handOff.isClaimed(TOPIC, 0)).toBe(false)
+    expect(open.size).toBe(0)
   })
 
-  it('two claims of one partition in flight (two assignments in a row): one producer is never disconnected, even by stop()', async () => {
+  it('two claims of one partition in flight (two assignments in a row): the superseded one disconnects, stop() the other', async () => {
     const { gate, handOff, open, release, created } = gateWithHeldClaims()
     gate.onAssignment({ [TOPIC]: [0] })
     await until(() => open.size === 1, 'the first claim')
@@ -281,12 +279,12 @@ describe('F7 partition producers leak', () => {
     await until(() => gate.isReady(TOPIC, 0), 'ready')
     await handOff.stop()
     expect(created()).toBe(2)
-    expect(open.size).toBe(1) // leaked: overwritten in the writers map without a disconnect
+    expect(open.size).toBe(0)
   })
 })
 
-describe('F7 (shutdown) a claim in flight when Detour stops', () => {
-  it('completes after handOff.stop() and leaves a connected producer (its sockets keep the process alive)', async () => {
+describe('a claim in flight when Detour stops', () => {
+  it('completes after handOff.stop() and disconnects its producer (no sockets keep the process alive)', async () => {
     const broker = new FakeBroker()
     const topics = detourTopicsFor([TOPIC], GROUP)
     let release!: () => void
@@ -332,13 +330,13 @@ describe('F7 (shutdown) a claim in flight when Detour stops', () => {
     await handOff.stop()
     release()
     await new Promise((resolve) => setTimeout(resolve, 20))
-    expect(open).toBe(1)
-    expect(handOff.isClaimed(TOPIC, 0)).toBe(true)
+    expect(open).toBe(0)
+    expect(handOff.isClaimed(TOPIC, 0)).toBe(false)
   })
 })
 
-describe('F8 a mismatched partition fixed before its 30 s re-check stays paused in kafkajs forever after a rebalance', () => {
-  it('the re-check timer is dropped by the new generation, and only the re-check resumes the kafkajs partition', async () => {
+describe('a partition Detour paused for a mismatch, fixed before its re-check', () => {
+  it('is resumed in kafkajs when a later assignment finds it ready', async () => {
     const broker = new FakeBroker()
     const topics = detourTopicsFor([TOPIC], GROUP)
     const t = topics.get(TOPIC)!
@@ -366,17 +364,18 @@ describe('F8 a mismatched partition fixed before its 30 s re-check stays paused 
     gate.onResumed = ({ partition }) => resumed.push(partition)
     gate.onAssignment({ [TOPIC]: [0, 1] })
     await until(() => gate.readiness().find((r) => r.partition === 1)?.state === 'mismatch', 'mismatch')
-    // (A message of partition 1 arrives: MessageProcessor.waitReady calls payload.pause() — kafkajs pauses it.)
+    // A message of partition 1 arrives: MessageProcessor.waitReady pauses it in kafkajs and tells the gate.
+    gate.pausedByDetour(TOPIC, 1)
     counts.set(t.retry, 2).set(t.redirect, 2) // the operator runs the documented kafka-topics --alter
     gate.onAssignment({ [TOPIC]: [0, 1] }) // any rebalance before the re-check (another instance deploys)
     await until(() => gate.isReady(TOPIC, 1), 'partition 1 ready')
     await new Promise((resolve) => setTimeout(resolve, 120)) // well past the re-check delay
-    expect(resumed).toEqual([]) // nobody calls consumer.resume(): kafkajs never fetches partition 1 again
+    expect(resumed).toEqual([1]) // consumer.resume() once: kafkajs fetches partition 1 again
   })
 })
 
-describe('F9 a message waiting for room in the store is not re-checked against its partition before the write', () => {
-  it('sequential: the partition is revoked during waitForRoom, the hand-off is still written by the non-owner', async () => {
+describe('a message waiting for room in the store', () => {
+  it('sequential: is not handed off when its partition was revoked meanwhile (DetourFencedError, kafkajs delivers it again)', async () => {
     const broker = new FakeBroker()
     const rig = createRig(broker, { mode: 'sequential', maxPendingIds: 1 })
     await rig.assign(0)
@@ -385,43 +384,33 @@ describe('F9 a message waiting for room in the store is not re-checked against i
     await new Promise((resolve) => setTimeout(resolve, 50)) // waiting for room (heartbeats succeed: the rebalance is over)
     rig.gate.onAssignment({ [TOPIC]: [] }) // revoked
     rig.store.release(TOPIC, 0, 'other', `${TOPIC}/0/99`) // room again
-    await write
-    expect(redirectLog(broker, rig.topics)).toEqual([`+${TOPIC}/0/5`]) // written for a partition it no longer owns
+    await expect(write).rejects.toMatchObject({ name: 'DetourFencedError', retriable: true })
+    expect(redirectLog(broker, rig.topics)).toEqual([])
   })
 })
 
-describe('F10 kafkajs shares its committed-offset cache between the consumer and Detour\'s transactional producers', () => {
-  it('an in-flight hand-off whose sendOffsets lands after a new generation\'s SyncGroup, then aborts, makes the consumer skip its message', async () => {
+describe('kafkajs shares its committed-offset cache between the consumer and Detour\'s transactional producers', () => {
+  it('(kafkajs) an aborted hand-off whose sendOffsets landed after a new generation\'s SyncGroup would make the consumer skip its message', async () => {
     const { consumerCluster, producerCluster, sharedMapIsKafkas } = kafkajsClustersOfOneKafka()
     expect(sharedMapIsKafkas).toBe(true)
     // A GROUP_JOIN while another fetcher's batch is still being processed (kafkajs recoverFromFetch → joinAndSync):
     // SYNC builds a new OffsetManager, which clears the (shared) committed offsets of the group.
     let offsetFetches = 0
     const offsets = kafkajsOffsetManager(consumerCluster, TOPIC, [0], '5', () => offsetFetches++)
-    // The hand-off of message 5, in flight on the old producer: its sendOffsets returns now (producer/index.js:190-203).
+    // The hand-off of message 5, in flight on the old producer: its sendOffsets returns now, then it aborts.
     producerCluster.markOffsetAsCommitted({ groupId: 'review', topic: TOPIC, partition: 0, offset: '6' })
-    // ...and its transaction is then aborted (Detour's own re-claim after the GROUP_JOIN retires the producer and
-    // InitProducerId aborts the open transaction): the broker's committed offset stays 5.
-    await offsets.resolveOffsets() // the first fetch of the new generation (consumerGroup.seekOffsets)
+    await offsets.resolveOffsets()
     expect(offsetFetches).toBe(0) // partition 0 looks resolved: OffsetFetch is not sent for it
-    expect(String(offsets.nextOffset(TOPIC, 0))).toBe('6') // the consumer fetches from 6: message 5 is never delivered again
+    expect(String(offsets.nextOffset(TOPIC, 0))).toBe('6') // without a seek back, message 5 would never come again
   })
-})
 
-describe('F10b after a hand-off transaction, kafkajs never commits that offset itself (shared cache says "committed")', () => {
-  it('so a regular commit of a lower offset appended after the TxnOffsetCommit (it wins on the broker) is never repaired', async () => {
-    const { consumerCluster, producerCluster } = kafkajsClustersOfOneKafka()
-    const offsets = kafkajsOffsetManager(consumerCluster, TOPIC, [0], '2', () => {})
-    await offsets.resolveOffsets() // committed 2 (from the broker)
-    // eachBatch: messages 2..5, 2 and 4 gathered; the batch's transaction carries offset 6 (sendOffsets marks it).
-    producerCluster.markOffsetAsCommitted({ groupId: 'review', topic: TOPIC, partition: 0, offset: '6' })
-    offsets.resolveOffset({ topic: TOPIC, partition: 0, offset: '5' }) // flush(): resolveOffset(lastOffset)
-    expect(offsets.uncommittedOffsets().topics).toEqual([]) // nothing left for the consumer to commit
-  })
-})
-
-describe('context: what the store looks like for the ids the tests use', () => {
-  it('keys', () => {
-    expect(topicPartitionKey(TOPIC, 0)).toContain(TOPIC)
+  it('so a failed hand-off transaction seeks the consumer back to its message (the seek also clears that cache)', async () => {
+    const broker = new FakeBroker()
+    const rig = createRig(broker)
+    await rig.assign(0)
+    broker.inject('commit-ack-lost')
+    const errors = await deliver(rig, rig.wrap(async () => Promise.reject(new Error('down'))), [sourceMessage(7, 'k', 'A')])
+    expect(errors.map((e) => (e as Error).name)).toEqual(['DetourHandOffError'])
+    expect(rig.seeks).toEqual([{ topic: TOPIC, partition: 0, offset: '7' }])
   })
 })

@@ -1,4 +1,4 @@
-// Review support: kafkajs 2.2.4's own consumer Runner and Batch (the code that calls eachMessage/eachBatch,
+// Test support: kafkajs 2.2.4's own consumer Runner and Batch (the code that calls eachMessage/eachBatch,
 // resolves and commits offsets, retries and crashes), driven by a stand-in consumer group instead of a broker.
 import { createRequire } from 'node:module'
 import type { EachBatchHandler, EachMessageHandler, KafkaMessage } from 'kafkajs'

@@ -177,6 +177,9 @@ export class Detour extends SafeEmitter<DetourEvents> {
       pausePartition: (payload) => {
         payload.pause()
       },
+      seek: (topic, partition, offset) => {
+        resolved.consumer.seek({ topic, partition, offset })
+      },
     })
     this.batches = new BatchProcessor(this.processor)
     this.attach()

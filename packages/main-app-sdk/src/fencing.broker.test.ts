@@ -87,9 +87,12 @@ describe.skipIf(choice.unavailable !== undefined)('fencing an evicted owner (rea
     return records.map((r) => parseRedirectKey(r.message.key).id)
   }
 
-  it('transactional: the late hand-off is fenced and writes nothing; A and B were processed once, in order, by the new owner', async () => {
+  it('transactional: the late hand-off is fenced and writes nothing; A and B were processed in order, by the new owner only', async () => {
     const { log, redirect } = await evictedOwner('transactional')
-    expect(log.map((e) => `${e.by}:${e.value}`)).toEqual(['second:A', 'second:B'])
+    // Only the new owner processed, A before B. (A rebalance when the evicted instance rejoins can make kafkajs
+    // deliver A and B again if it lands before their commit: duplicates in order, allowed.)
+    expect(log.every((e) => e.by === 'second')).toBe(true)
+    expect(log.map((e) => e.value).join('')).toMatch(/^(AB)+$/)
     // Nothing pending: the retry worker would never run A again after B.
     expect(redirect).toEqual([])
   })

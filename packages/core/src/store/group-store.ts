@@ -164,6 +164,22 @@ export class GroupStore {
     return this.groupsOf(topic, partition)?.has(groupKey, offsetOf(id)) ?? false
   }
 
+  /**
+   * The highest pending offset of one group (O(group size)), or `undefined` when nothing is pending. A
+   * message of a partition below it was decided before: kafkajs delivered it again after a rewind.
+   */
+  highestPendingOffset(topic: string, partition: number, groupKey: string): bigint | undefined {
+    const current = this.groupsOf(topic, partition)?.groups.get(groupKey)
+    if (current === undefined) return undefined
+    if (typeof current === 'string') return BigInt(current)
+    let highest: bigint | undefined
+    for (const offset of current) {
+      const value = BigInt(offset)
+      if (highest === undefined || value > highest) highest = value
+    }
+    return highest
+  }
+
   /** Pending ids of one group, oldest first (diagnostics; O(group size)). */
   pendingIds(topic: string, partition: number, groupKey: string): string[] {
     const current = this.groupsOf(topic, partition)?.groups.get(groupKey)

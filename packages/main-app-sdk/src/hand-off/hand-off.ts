@@ -74,9 +74,12 @@ export interface HandOff {
   /**
    * Several hand-offs of one source partition, in their order: one transaction for all of them and the
    * source offset `nextOffset` (transactional), or every redirect record (acknowledged) before every retry
-   * record (sequential). Too large as a whole: nothing is written (the caller hands them off one by one).
+   * record (sequential). `onPending` runs once the redirect records are durably pending (transaction
+   * committed; redirect records acknowledged), before any retry record can be read. Too large as a whole:
+   * nothing is written (transactional), or the redirect records only when `redirectWritten` says so
+   * (sequential); the caller then hands them off one by one.
    */
-  handOffMany(plans: readonly PlannedHandOff[], nextOffset: string): Promise<{ readonly kind: 'redirected' } | TooLarge>
+  handOffMany(plans: readonly PlannedHandOff[], nextOffset: string, onPending: () => void): Promise<{ readonly kind: 'redirected' } | TooLarge>
   /** The message goes to the error topic (without its value when too large). */
   deadLetter(ctx: HandOffContext, reason: DeadLetterReason, error: unknown, attempts: number): Promise<void>
   /** Releases an id whose retry record can never be written (the main app's only tombstone). */

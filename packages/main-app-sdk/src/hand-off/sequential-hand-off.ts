@@ -45,21 +45,25 @@ export class SequentialHandOff implements HandOff {
   }
 
   /** Every redirect record in one request (acknowledged), then every retry record in one request. */
-  async handOffMany(plans: readonly PlannedHandOff[]): Promise<RedirectOutcome> {
+  async handOffMany(plans: readonly PlannedHandOff[], _nextOffset: string, onPending: () => void): Promise<RedirectOutcome> {
     const first = plans[0]
     if (!first) return { kind: 'redirected' }
     const redirects = plans
       .filter((plan) => plan.kind === 'redirect')
       .map(({ ctx, reason }) => buildRedirectRecord({ source: ctx.source, id: ctx.id, groupKey: ctx.groupKey, reason, consumerGroup: ctx.consumerGroup }))
+    let redirectWritten = false
     try {
       if (redirects.length > 0) await this.writer.sendMany(first.ctx.topics.redirect, redirects, 'redirect')
+      redirectWritten = redirects.length > 0
+      // Recorded before the retry records exist: a tombstone the follower applies later finds the ids.
+      onPending()
       await this.writer.sendMany(
         first.ctx.topics.retry,
         plans.map(({ ctx, reason, error }) => retryRecord(ctx, reason, error)),
         'retry',
       )
     } catch (failure) {
-      if (isRecordTooLargeError(failure)) return { kind: 'too-large', redirectWritten: redirects.length > 0, error: failure }
+      if (isRecordTooLargeError(failure)) return { kind: 'too-large', redirectWritten, error: failure }
       throw failure
     }
     return { kind: 'redirected' }

@@ -2,6 +2,7 @@ import type { Message, Producer, Transaction } from 'kafkajs'
 import {
   DetourFencedError,
   DetourHandOffError,
+  DetourStoppingError,
   buildRedirectRecord,
   isFencedError,
   isRecordTooLargeError,
@@ -43,6 +44,10 @@ interface PartitionWriter {
 export class TransactionalHandOff implements HandOff {
   readonly mode = 'transactional' as const
   private readonly writers = new Map<string, PartitionWriter>()
+  /** The latest claim of each partition: a claim that is superseded, released or stopped meanwhile gives up its producer. */
+  private readonly claims = new Map<string, number>()
+  private claimSequence = 0
+  private stopped = false
 
   constructor(private readonly options: TransactionalHandOffOptions) {}
 
@@ -51,7 +56,10 @@ export class TransactionalHandOff implements HandOff {
   }
 
   async claim(topic: string, partition: number): Promise<void> {
+    if (this.stopped) throw new DetourStoppingError('The hand-off is stopping')
     const key = topicPartitionKey(topic, partition)
+    const claim = ++this.claimSequence
+    this.claims.set(key, claim)
     this.retire(key)
     const transactionalId = this.options.transactionalId(topic, partition)
     const producer = this.options.createProducer(transactionalId)
@@ -69,6 +77,14 @@ export class TransactionalHandOff implements HandOff {
         error,
       )
     }
+    if (this.stopped || this.claims.get(key) !== claim) {
+      // Released (revoked), stopped or claimed again while this claim was in flight: its producer is not kept.
+      void producer.disconnect().catch(() => undefined)
+      throw this.stopped
+        ? new DetourStoppingError('The hand-off stopped while a partition was being claimed')
+        : new DetourFencedError(topic, partition, `The claim of ${topic}/${partition} was superseded (released or claimed again) while in flight`)
+    }
+    this.retire(key)
     this.writers.set(key, { producer, transactionalId, broken: false })
   }
 
@@ -78,7 +94,9 @@ export class TransactionalHandOff implements HandOff {
   }
 
   async release(topic: string, partition: number): Promise<void> {
-    this.retire(topicPartitionKey(topic, partition))
+    const key = topicPartitionKey(topic, partition)
+    this.claims.delete(key)
+    this.retire(key)
   }
 
   private retire(key: string): void {
@@ -104,7 +122,7 @@ export class TransactionalHandOff implements HandOff {
     return this.inTransaction(ctx, [{ topic: ctx.topics.retry, messages: [retryRecord(ctx, reason, error)] }], () => {})
   }
 
-  handOffMany(plans: readonly PlannedHandOff[], nextOffset: string): Promise<RedirectOutcome> {
+  handOffMany(plans: readonly PlannedHandOff[], nextOffset: string, onPending: () => void): Promise<RedirectOutcome> {
     const first = plans[0]
     if (!first) return Promise.resolve({ kind: 'redirected' })
     const redirects: Message[] = []
@@ -117,7 +135,7 @@ export class TransactionalHandOff implements HandOff {
       ...(redirects.length > 0 ? [{ topic: first.ctx.topics.redirect, messages: redirects }] : []),
       { topic: first.ctx.topics.retry, messages: retries },
     ]
-    return this.inTransaction(first.ctx, topicMessages, () => {}, nextOffset)
+    return this.inTransaction(first.ctx, topicMessages, onPending, nextOffset)
   }
 
   private async inTransaction(
@@ -197,6 +215,8 @@ export class TransactionalHandOff implements HandOff {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true
+    this.claims.clear()
     const writers = [...this.writers.values()]
     this.writers.clear()
     await Promise.allSettled(writers.map((writer) => writer.producer.disconnect()))

@@ -7,6 +7,7 @@ export interface SdkMetrics {
   readonly redirected: Counter<'topic' | 'reason'>
   readonly deadLettered: Counter<'topic' | 'reason'>
   readonly inPlaceRetries: Counter<'topic'>
+  readonly skipped: Counter<'topic'>
   readonly handOffFailures: { inc(labels: { topic: string }): void }
   readonly pendingIds: Gauge
   readonly groups: Gauge
@@ -45,6 +46,11 @@ export function createSdkMetrics(registry: Registry, collect: () => SdkGaugeValu
       labelNames: ['topic', 'reason'],
     }),
     deadLettered: counter(registry, { name: `${p}messages_dead_lettered_total`, help: 'Messages sent to the error topic, by reason', labelNames: ['topic', 'reason'] }),
+    skipped: counter(registry, {
+      name: `${p}messages_skipped_total`,
+      help: 'Messages delivered again (a rewound position) behind a later pending id of their group: decided before, not run again',
+      labelNames: ['topic'],
+    }),
     inPlaceRetries: counter(registry, { name: `${p}in_place_retries_total`, help: 'Handler attempts repeated in place after a transient failure', labelNames: ['topic'] }),
     handOffFailures: {
       inc(labels) {

@@ -69,6 +69,8 @@ interface Slot extends TopicPartition {
   preparing: Promise<void> | undefined
   waiters: Set<() => void>
   problem: Error | undefined
+  /** Changes every time the slot becomes ready (see {@link PartitionGate.ticket}). */
+  ticket: number
 }
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -96,6 +98,9 @@ export class PartitionGate {
   private readonly slots = new Map<string, Slot>()
   private readonly byTopic = new Map<string, Map<number, Slot>>()
   private generation = 0
+  private tickets = 0
+  /** Partitions Detour paused in kafkajs (no Detour partitions yet): resumed once ready, in any later generation. */
+  private readonly pausedInConsumer = new Set<string>()
   private assignedAt: number | undefined
   private stopped = false
   private readonly stopController = new AbortController()
@@ -133,7 +138,7 @@ export class PartitionGate {
   }
 
   private addSlot(key: string, topic: string, partition: number): Slot {
-    const slot: Slot = { topic, partition, state: 'preparing', reclaim: true, target: undefined, preparing: undefined, waiters: new Set(), problem: undefined }
+    const slot: Slot = { topic, partition, state: 'preparing', reclaim: true, target: undefined, preparing: undefined, waiters: new Set(), problem: undefined, ticket: 0 }
     this.slots.set(key, slot)
     let partitions = this.byTopic.get(topic)
     if (!partitions) {
@@ -245,8 +250,35 @@ export class PartitionGate {
     if (!this.current(slot, generation) || slot.state === 'lost' || slot.state === 'mismatch') return
     slot.target = target
     slot.state = 'ready'
+    slot.ticket = ++this.tickets
     slot.problem = undefined
     this.wake(slot)
+    const key = topicPartitionKey(slot.topic, slot.partition)
+    if (this.pausedInConsumer.delete(key)) this.onResumed?.({ topic: slot.topic, partition: slot.partition })
+  }
+
+  /**
+   * Detour paused the partition in kafkajs (it has no Detour partitions): it is resumed when it becomes
+   * ready — after the re-check, or after any later assignment that finds the Detour partitions there.
+   */
+  pausedByDetour(topic: string, partition: number): void {
+    this.pausedInConsumer.add(topicPartitionKey(topic, partition))
+  }
+
+  /**
+   * The partition's ready ticket: a number that changes every time it becomes ready again (after an
+   * assignment, or a re-sync after a failed write); 0 when it is not ready. A decision is written only
+   * while {@link holds} says the ticket it was made under is still valid.
+   */
+  ticket(topic: string, partition: number): number {
+    const slot = this.byTopic.get(topic)?.get(partition)
+    return slot?.state === 'ready' ? slot.ticket : 0
+  }
+
+  /** True while the partition is ready under `ticket` (assigned, claimed and synced since the decision). */
+  holds(topic: string, partition: number, ticket: number): boolean {
+    const slot = this.byTopic.get(topic)?.get(partition)
+    return ticket !== 0 && slot?.state === 'ready' && slot.ticket === ticket
   }
 
   private checkAllReady(): void {
@@ -285,6 +317,8 @@ export class PartitionGate {
           `Source partition ${topic}/${slot.partition} has no retry or redirect partition (${detourTopics.retry}: ${retry ?? 0} partitions, ` +
             `${detourTopics.redirect}: ${redirect ?? 0}). It is paused until both have ${source ?? slot.partition + 1} partitions: ` +
             `kafka-topics --alter --topic ${detourTopics.retry} --partitions ${source ?? slot.partition + 1}, and the same for ${detourTopics.redirect}.`,
+          // Retriable: kafkajs keeps the consumer running (the partition is paused), and the re-check resumes it.
+          { retriable: true },
         )
         this.options.logger.error(slot.problem.message, { topic, partition: slot.partition })
         this.options.onError(slot.problem)
@@ -300,13 +334,12 @@ export class PartitionGate {
       if (!this.current(slot, generation) || slot.state !== 'mismatch') return
       slot.state = 'preparing'
       slot.reclaim = true
-      this.onResumed?.(slot)
       void this.prepare(generation, [slot])
     }, this.options.mismatchRecheckMs ?? 30_000)
     timer.unref()
   }
 
-  /** Called when a mismatched partition is prepared again (Detour resumes it in kafkajs). */
+  /** Called when a partition Detour paused in kafkajs is ready (Detour resumes it there). */
   onResumed: ((partition: TopicPartition) => void) | undefined
 
   private async runLimited(slots: Slot[], fn: (slot: Slot) => Promise<void>): Promise<void> {
@@ -351,11 +384,11 @@ export class PartitionGate {
    */
   async waitReady(topic: string, partition: number, heartbeat: () => Promise<void>, timeoutMs: number, signal: AbortSignal): Promise<void> {
     const key = topicPartitionKey(topic, partition)
-    let slot = this.slots.get(key)
+    const slot = this.slots.get(key)
     if (!slot) {
-      // Not announced by an assignment (defensive): prepare it on first sight.
-      slot = this.addSlot(key, topic, partition)
-      void this.prepare(this.generation, [slot])
+      // Not in the current assignment: revoked (kafkajs may still deliver a batch fetched before), or not
+      // announced yet. Never adopted here: that would claim — and fence — the partition of its new owner.
+      throw new DetourFencedError(topic, partition, `${topic}/${partition} is not assigned to this member (revoked, or not announced by an assignment yet)`)
     }
     const deadline = Date.now() + timeoutMs
     for (;;) {

@@ -38,6 +38,12 @@ export interface MessageProcessorDeps {
   readonly stopping: () => AbortSignal
   /** Pauses a partition in kafkajs (a source partition without Detour partitions). */
   readonly pausePartition: (payload: EachMessagePayload) => void
+  /**
+   * Sends the consumer back to `offset` of a partition (kafkajs `consumer.seek`). After a failed hand-off
+   * transaction: kafkajs shares its committed-offset cache between the consumer and Detour's producers, and
+   * `sendOffsets` marks the offset committed there before the transaction's outcome is known.
+   */
+  readonly seek: (topic: string, partition: number, offset: string) => void
 }
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
@@ -58,8 +64,14 @@ const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
  */
 /** Where the decisions to hand a message off go: performed at once (eachMessage), or gathered (eachBatch). */
 export interface HandOffSink {
-  redirect(payload: EachMessagePayload, key: RoutingKey, reason: RedirectReason, error: unknown): Promise<void>
-  resume(payload: EachMessagePayload, key: RoutingKey): Promise<void>
+  /**
+   * `ticket`: the partition's ready ticket when the decision was made ({@link PartitionGate.ticket}); a
+   * decision is written only while the partition is still ready under the same ticket.
+   */
+  redirect(payload: EachMessagePayload, key: RoutingKey, reason: RedirectReason, error: unknown, ticket: number): Promise<void>
+  resume(payload: EachMessagePayload, key: RoutingKey, ticket: number): Promise<void>
+  /** Hand-offs decided but not written yet (eachBatch): pending for the later messages of their groups. */
+  readonly gathered?: GroupStore
 }
 
 /** Hand-offs remembered after a failed write (bounded): their reason and error survive the redelivery. */
@@ -76,8 +88,8 @@ export class MessageProcessor {
 
   /** Hand-offs performed at once, one per message. */
   readonly immediate: HandOffSink = {
-    redirect: (payload, key, reason, error) => this.redirect(payload, key, reason, error),
-    resume: (payload, key) => this.resume(payload, key),
+    redirect: (payload, key, reason, error, ticket) => this.redirect(payload, key, reason, error, ticket),
+    resume: (payload, key, ticket) => this.resume(payload, key, ticket),
   }
 
   constructor(readonly deps: MessageProcessorDeps) {}
@@ -94,7 +106,7 @@ export class MessageProcessor {
         try {
           result = handler(payload)
         } catch (error) {
-          return this.afterFailure(handler, payload, undefined, 1, error, this.immediate)
+          return this.afterFailure(handler, payload, undefined, 1, error, this.immediate, gate.ticket(topic, partition))
         }
         if (result === undefined || typeof result.then !== 'function') {
           this.processed(topic).inc()
@@ -102,16 +114,16 @@ export class MessageProcessor {
         }
         return result.then(
           () => this.processed(topic).inc(),
-          (error: unknown) => this.afterFailure(handler, payload, undefined, 1, error, this.immediate),
+          (error: unknown) => this.afterFailure(handler, payload, undefined, 1, error, this.immediate, gate.ticket(topic, partition)),
         )
       }
       return this.route(handler, payload, this.immediate)
     }
   }
 
-  /** True when the group store holds `maxPendingIds` over the assigned partitions. */
-  storeFull(): boolean {
-    return this.deps.assignedPending() >= this.deps.maxPendingIds
+  /** True when the group store holds `maxPendingIds` over the assigned partitions (with `gathered` ids not written yet). */
+  storeFull(gathered = 0): boolean {
+    return this.deps.assignedPending() + gathered >= this.deps.maxPendingIds
   }
 
   /** True when the message can go straight to the handler (the fast path). */
@@ -128,16 +140,26 @@ export class MessageProcessor {
     }
     if (!this.deps.isRunning()) await this.deps.whenStarted()
     if (!gate.isReady(topic, partition)) await this.waitReady(payload)
-    const decision = router.beforeHandler(topic, partition, message)
+    const ticket = gate.ticket(topic, partition)
+    const decision = router.beforeHandler(topic, partition, message, sink.gathered)
     switch (decision.kind) {
       case 'dead-letter':
         await this.deadLetter(this.context(payload, messageId({ topic, partition, offset: message.offset }), null), decision.reason, decision.error, 0, payload)
         return
       case 'redirect':
-        await sink.redirect(payload, decision.key, 'ordering', undefined)
+        await sink.redirect(payload, decision.key, 'ordering', undefined, ticket)
         return
       case 'resume':
-        await sink.resume(payload, decision.key)
+        await sink.resume(payload, decision.key, ticket)
+        return
+      case 'skip':
+        this.deps.metrics.skipped.inc({ topic })
+        this.deps.logger.debug('Skipped a message delivered again behind a later pending id of its group', {
+          topic,
+          partition,
+          offset: message.offset,
+          groupKey: displayGroupKey(decision.key.groupKey),
+        })
         return
       case 'process':
         break
@@ -145,7 +167,7 @@ export class MessageProcessor {
     try {
       await handler(payload)
     } catch (error) {
-      await this.afterFailure(handler, payload, decision.key, 1, error, sink)
+      await this.afterFailure(handler, payload, decision.key, 1, error, sink, ticket)
       return
     }
     this.processed(topic).inc()
@@ -156,7 +178,10 @@ export class MessageProcessor {
     try {
       await this.deps.gate.waitReady(topic, partition, () => payload.heartbeat(), this.deps.rebuildTimeoutMs, this.deps.stopping())
     } catch (error) {
-      if (error instanceof Error && error.name === 'DetourTopicError') this.deps.pausePartition(payload)
+      if (error instanceof Error && error.name === 'DetourTopicError') {
+        this.deps.pausePartition(payload)
+        this.deps.gate.pausedByDetour(topic, partition)
+      }
       throw error
     }
   }
@@ -169,10 +194,12 @@ export class MessageProcessor {
     firstAttempt: number,
     firstError: unknown,
     sink: HandOffSink,
+    firstTicket: number,
   ): Promise<void> {
     const { router, metrics } = this.deps
     const { topic, partition, message } = payload
     let error = firstError
+    const ticket = firstTicket
     for (let attempt = firstAttempt; ; attempt++) {
       if (attempt > firstAttempt) {
         try {
@@ -185,8 +212,9 @@ export class MessageProcessor {
       }
       const decision = router.afterFailure(error, attempt, this.deps.stopping().aborted)
       if (decision.kind === 'rethrow') throw decision.error
-      // Decided on a partition that may have changed meanwhile (a failed write elsewhere): make sure it is ready.
-      if (!this.deps.gate.isReady(topic, partition)) await this.waitReady(payload)
+      // The handler ran on what the partition knew then: after a rebalance or a re-sync meanwhile (a long
+      // handler), the decision is not written; kafkajs delivers the message again from its new position.
+      this.checkTicket(payload, ticket)
       let key = knownKey
       if (key === undefined) {
         try {
@@ -205,10 +233,24 @@ export class MessageProcessor {
           await this.sleepWithHeartbeat(decision.delayMs, payload)
           continue
         case 'redirect':
-          await sink.redirect(payload, key, 'failure', error)
+          await sink.redirect(payload, key, 'failure', error, ticket)
           return
       }
     }
+  }
+
+  /**
+   * Throws a retriable `DetourFencedError` unless the partition is still ready under `ticket`: a decision
+   * made before a rebalance or a re-sync (a long wait for room in the store) is not written.
+   */
+  checkTicket(payload: EachMessagePayload, ticket: number): void {
+    const { topic, partition } = payload
+    if (this.deps.gate.holds(topic, partition, ticket)) return
+    throw new DetourFencedError(
+      topic,
+      partition,
+      `${topic}/${partition} was revoked or synced again since ${topic}/${partition}/${payload.message.offset} was decided: it is decided again`,
+    )
   }
 
   context(payload: EachMessagePayload, id: string, groupKey: HandOffContext['groupKey']): HandOffContext {
@@ -224,10 +266,11 @@ export class MessageProcessor {
   }
 
   /** Redirect: backpressure, then the hand-off; the id is recorded once it is durably pending. */
-  private async redirect(payload: EachMessagePayload, key: RoutingKey, reason: RedirectReason, error: unknown): Promise<void> {
+  private async redirect(payload: EachMessagePayload, key: RoutingKey, reason: RedirectReason, error: unknown, ticket: number): Promise<void> {
     const { store, handOff, metrics, logger } = this.deps
     const { topic, partition } = payload
     await this.waitForRoom(payload)
+    this.checkTicket(payload, ticket)
     const ctx = this.context(payload, key.id, key.groupKey)
     this.remember(key.id, reason, error)
     const outcome = await this.write(payload, () =>
@@ -265,7 +308,8 @@ export class MessageProcessor {
    * The message's own id is pending: its hand-off happened before; the retry record is written again, with
    * the original reason and error when this process made the first attempt (after a crash, `failure`).
    */
-  private async resume(payload: EachMessagePayload, key: RoutingKey): Promise<void> {
+  private async resume(payload: EachMessagePayload, key: RoutingKey, ticket: number): Promise<void> {
+    this.checkTicket(payload, ticket)
     const ctx = this.context(payload, key.id, key.groupKey)
     const original = this.unfinished.get(key.id) ?? { reason: 'failure' as const, error: undefined }
     const outcome = await this.write(payload, () => this.deps.handOff.resume(ctx, original.reason, original.error))
@@ -303,6 +347,15 @@ export class MessageProcessor {
       this.deps.metrics.handOffFailures.inc({ topic })
       const fenced = error instanceof DetourFencedError
       this.deps.gate.markUnsynced(topic, partition, fenced || !this.deps.handOff.isClaimed(topic, partition))
+      if (this.deps.handOff.mode === 'transactional') {
+        // The transaction's sendOffsets may have marked a later offset as committed in kafkajs' cache (shared
+        // with the consumer) although it aborted: without the seek, the consumer could skip this message.
+        try {
+          this.deps.seek(topic, partition, payload.message.offset)
+        } catch (seekError) {
+          this.deps.logger.debug('Could not seek back to a message whose hand-off failed', { topic, partition, offset: payload.message.offset, error: seekError })
+        }
+      }
       this.deps.logger.warn(fenced ? 'Hand-off fenced: another instance owns the partition now' : 'Hand-off failed; the message will be handled again', {
         topic,
         partition,

@@ -33,6 +33,13 @@ export type BeforeHandler =
   | { readonly kind: 'resume'; readonly key: RoutingKey }
   /** The group-key function failed: the message cannot be routed. */
   | { readonly kind: 'dead-letter'; readonly reason: 'unprocessable'; readonly error: unknown }
+  /**
+   * A later message of its group in this partition is pending: this one was decided before (processed,
+   * dead-lettered or handed off and released), and kafkajs delivered it again after its position went back
+   * (a replayed batch, a committed offset that regressed). Processing or redirecting it again would replay it
+   * after the later one: it is skipped.
+   */
+  | { readonly kind: 'skip'; readonly key: RoutingKey }
 
 /** What to do after the handler failed. */
 export type AfterFailure =
@@ -66,18 +73,31 @@ export class MessageRouter {
     return { id, groupKey, storeKey: groupKeyToStoreKey(groupKey, id) }
   }
 
-  beforeHandler(topic: string, partition: number, message: KafkaMessage): BeforeHandler {
+  /**
+   * `gathered`: hand-offs decided in this batch but not written yet (eachBatch), which count as pending for
+   * the batch's later messages.
+   */
+  beforeHandler(topic: string, partition: number, message: KafkaMessage, gathered?: GroupStore): BeforeHandler {
+    const store = this.store
     // The id and group key are needed only when the partition has pending ids (or the message fails).
-    if (this.store.partitionPending(topic, partition) === 0) return { kind: 'process', key: undefined }
+    if (store.partitionPending(topic, partition) === 0 && (gathered === undefined || gathered.partitionPending(topic, partition) === 0)) {
+      return { kind: 'process', key: undefined }
+    }
     let key: RoutingKey
     try {
       key = this.routingKey(topic, partition, message)
     } catch (error) {
       return { kind: 'dead-letter', reason: 'unprocessable', error }
     }
-    if (!this.store.hasPending(topic, partition, key.storeKey)) return { kind: 'process', key }
-    if (this.store.isPending(topic, partition, key.storeKey, key.id)) return { kind: 'resume', key }
-    return { kind: 'redirect', key }
+    const pendingHere = store.hasPending(topic, partition, key.storeKey)
+    if (pendingHere) {
+      if (store.isPending(topic, partition, key.storeKey, key.id)) return { kind: 'resume', key }
+      const highest = store.highestPendingOffset(topic, partition, key.storeKey)
+      if (highest !== undefined && highest > BigInt(message.offset)) return { kind: 'skip', key }
+      return { kind: 'redirect', key }
+    }
+    if (gathered?.hasPending(topic, partition, key.storeKey)) return { kind: 'redirect', key }
+    return { kind: 'process', key }
   }
 
   /**
@@ -88,7 +108,13 @@ export class MessageRouter {
     if (isRebalanceError(error) || error instanceof DetourHandOffError || error instanceof DetourFencedError || error instanceof DetourStoppingError) {
       return { kind: 'rethrow', error }
     }
-    const kind = classifyError(error, this.settings.classify)
+    let kind
+    try {
+      kind = classifyError(error, this.settings.classify)
+    } catch {
+      // A classifier that throws is a bug in user code: the default rules decide.
+      kind = classifyError(error)
+    }
     if (kind !== 'transient') return { kind: 'dead-letter', reason: kind }
     if (attempt <= this.settings.inPlaceRetries && !stopping) return { kind: 'retry-in-place', delayMs: this.settings.inPlaceBackoff(attempt) }
     return { kind: 'redirect', reason: 'failure' }

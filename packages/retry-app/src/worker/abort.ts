@@ -14,10 +14,18 @@ export function isAbortError(error: unknown): boolean {
   return error instanceof WorkAbortedError || (error instanceof Error && (error.name === 'AbortError' || error.name === 'DetourStoppingError'))
 }
 
-/** Waits `ms` on a timer (never blocking the event loop); rejects with an abort error when `signal` aborts. */
+/**
+ * Waits `ms` on a timer (never blocking the event loop); rejects with a `WorkAbortedError` when `signal`
+ * aborts (not Node's `AbortError`: an abort surfaces as one error type everywhere in the worker).
+ */
 export async function sleep(ms: number, signal: AbortSignal): Promise<void> {
   if (signal.aborted) throw new WorkAbortedError()
-  await delay(Math.min(Math.max(0, ms), MAX_TIMER_DELAY_MS), undefined, { signal })
+  try {
+    await delay(Math.min(Math.max(0, ms), MAX_TIMER_DELAY_MS), undefined, { signal })
+  } catch (error) {
+    if (signal.aborted) throw new WorkAbortedError()
+    throw error
+  }
 }
 
 export function throwIfAborted(signal: AbortSignal): void {

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import type { Message, RecordMetadata } from 'kafkajs'
 import { Registry } from 'prom-client'
-import { DetourTimeoutError, UnprocessableMessageError, headerString, noopLogger, type RetryEnvelope } from '@detour/core'
+import { DetourTimeoutError, GroupStore, UnprocessableMessageError, headerString, noopLogger, type RetryEnvelope } from '@detour/core'
 import { RetryMetrics } from '../metrics/retry-metrics.js'
 import { retryEntry } from '../test-support/entries.js'
 import { ConcurrencyLimiter } from './concurrency-limiter.js'
 import { HandOffWriter } from './hand-off-writer.js'
 import { PartitionScheduler } from './partition-scheduler.js'
+import { Resolution } from './resolution.js'
 import type { RetryEntry } from './retry-entry.js'
 import { RetryProcessor, type AttemptGate, type RetryProcessorSettings } from './retry-processor.js'
 import type { RetryHandlerPayload } from './retry-worker-options.js'
@@ -265,5 +266,23 @@ describe('RetryProcessor', () => {
     await processor.release(entry, new AbortController().signal)
     expect(producer.tombstones()).toEqual([entry.envelope!.id])
     expect(ids.pending.size).toBe(0)
+  })
+
+  it('a revocation during a failing barrier ends the entry as stopped (no "group stuck" error for every buffered entry)', async () => {
+    const { processor, scheduler } = setup(async () => {})
+    const revoked = new AbortController()
+    const resolution = new Resolution({
+      follower: { running: true, start: async () => {}, stop: async () => {}, waitForPosition: async () => {}, position: () => 0n },
+      store: new GroupStore(),
+      writeBarrier: async () => {
+        revoked.abort()
+        throw new Error('KafkaJSNumberOfRetriesExceeded: Connection error')
+      },
+      logger: noopLogger,
+    })
+    const entry = retryEntry('0', 'k')
+    entry.barrier = resolution.barrier('orders', 0, revoked.signal)
+    const signals = { soft: revoked.signal, attempts: revoked.signal, hard: new AbortController().signal }
+    expect(await processor.process(entry, { signals, work: scheduler.work })).toEqual({ kind: 'stopped' })
   })
 })

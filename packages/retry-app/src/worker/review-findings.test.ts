@@ -250,45 +250,6 @@ describe('F5: admin routes behind a same-host proxy or service-mesh sidecar', ()
   })
 })
 
-describe('F7: a revocation during a failing barrier reports every buffered entry as "stuck until a restart"', () => {
-  it('Resolution.barrier rethrows the write error (not an abort) once the signal is aborted; process() rethrows it', async () => {
-    const { GroupStore } = await import('@detour/core')
-    const { Resolution } = await import('./resolution.js')
-    const { RetryProcessor } = await import('./retry-processor.js')
-    const { HandOffWriter } = await import('./hand-off-writer.js')
-    const { retryEntry } = await import('../test-support/entries.js')
-    const revoked = new AbortController()
-    const resolution = new Resolution({
-      follower: { running: true, start: async () => {}, stop: async () => {}, waitForPosition: async () => {}, position: () => 0n },
-      store: new GroupStore(),
-      // The redirect partition's leader is down: the barrier write fails after the partition was revoked.
-      writeBarrier: async () => {
-        revoked.abort()
-        throw new Error('KafkaJSNumberOfRetriesExceeded: Connection error')
-      },
-      logger: noopLogger,
-    })
-    const processor = new RetryProcessor(
-      { handler: async () => {}, classify: undefined, backoff: () => 1, maxAttempts: 3, maxRetryDurationMs: 60_000, exhaustedPolicy: 'hold', handlerTimeoutMs: 1000, groupId: 'app' },
-      {
-        limiter: new ConcurrencyLimiter(1),
-        writer: new HandOffWriter({ send: async () => [] }, () => 1, noopLogger, () => {}),
-        gate: { whenOpen: async () => {}, isOpen: () => true },
-        resolution,
-        metrics: new RetryMetrics(new Registry()),
-        logger: noopLogger,
-      },
-    )
-    const entry = retryEntry('0', 'k')
-    entry.barrier = resolution.barrier('orders', 0, revoked.signal)
-    entry.barrier.catch(() => undefined)
-    const signals = { soft: revoked.signal, attempts: revoked.signal, hard: new AbortController().signal }
-    // retry-worker.ts:466 turns this rejection into "Processing a retry record failed unexpectedly; its group is
-    // stuck until a restart" + an `error` event — for every entry of the revoked partition that shares the barrier.
-    await expect(processor.process(entry, { signals, work: new WorkTracker() })).rejects.toThrow(/Connection error/)
-  })
-})
-
 describe('F1 end to end (parts wired as retry-worker.ts wires them): a stale replay after a rejoin', () => {
   it('A re-runs k@10 after B processed k@10 and k@11, because no takeover or barrier follows the rejoin', async () => {
     const { GroupStore, groupKeyToStoreKey } = await import('@detour/core')

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { noopLogger } from '@detour/core'
+import { WorkAbortedError } from './abort.js'
 import { formatOwnerMetadata } from './owner-metadata.js'
 import { Takeover } from './takeover.js'
 import type { CommittedOffset } from './worker-admin.js'
@@ -71,5 +72,17 @@ describe('Takeover', () => {
     const waiting = takeover(admin, 5000).whenFree('t', 0, revoked.signal)
     revoked.abort()
     await expect(waiting).rejects.toThrow()
+  })
+
+  it('ends with a WorkAbortedError, not the read error, when revoked during a failing read', async () => {
+    const revoked = new AbortController()
+    const admin = {
+      committedOffsets: async (): Promise<Map<number, CommittedOffset>> => {
+        revoked.abort()
+        throw new Error('KafkaJSNumberOfRetriesExceeded: coordinator not available')
+      },
+    }
+    const error: unknown = await new Takeover({ admin, instanceId: 'me', handlerTimeoutMs: 200, logger: noopLogger }).whenFree('t', 0, revoked.signal).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(WorkAbortedError)
   })
 })

@@ -1,5 +1,5 @@
 import type { Logger } from '@detour/core'
-import { isAbortError, sleep } from './abort.js'
+import { WorkAbortedError, isAbortError, sleep } from './abort.js'
 import { parseOwnerMetadata } from './owner-metadata.js'
 import type { CommittedOffset, WorkerAdmin } from './worker-admin.js'
 
@@ -50,7 +50,7 @@ export class Takeover {
     this.now = options.now ?? Date.now
   }
 
-  /** Resolves when the partition may start here; rejects with an abort error when `signal` aborts (revoked, stopping). */
+  /** Resolves when the partition may start here; rejects with a `WorkAbortedError` when `signal` aborts (revoked, stopping). */
   async whenFree(topic: string, partition: number, signal: AbortSignal): Promise<TakeoverResult> {
     const started = this.now()
     const deadline = started + this.options.handlerTimeoutMs + this.graceMs
@@ -61,7 +61,9 @@ export class Takeover {
       try {
         committed = (await this.options.admin.committedOffsets(topic)).get(partition)
       } catch (error) {
-        if (isAbortError(error) || signal.aborted) throw error
+        // Revoked or stopping: a `WorkAbortedError`, not the read error that happened to be in progress.
+        if (signal.aborted) throw new WorkAbortedError()
+        if (isAbortError(error)) throw error
         readable = false
         this.options.logger.warn('Cannot read the committed offset metadata of a newly assigned partition; trying again', { topic, partition, error })
       }

@@ -26,7 +26,7 @@ import { isAbortError } from './abort.js'
 import { BufferGate } from './buffer-gate.js'
 import { CommitLoop } from './commit-loop.js'
 import { ConcurrencyLimiter } from './concurrency-limiter.js'
-import { ConsumerWatch } from './consumer-watch.js'
+import { ConsumerWatch, type JoinInfo } from './consumer-watch.js'
 import { HandOffWriter, type HandOffFailure } from './hand-off-writer.js'
 import { HeldGroups } from './held-groups.js'
 import { OffsetCommitter } from './offset-committer.js'
@@ -122,7 +122,17 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
       admin: o.kafka.admin(),
     }
     const admin = kafkaWorkerAdmin(this.clients.admin, o.workerGroupId)
-    this.watch = new ConsumerWatch(consumer, { onJoin: (assignment) => this.onGroupJoin(assignment), onCrash: (error, restart) => this.onCrash(error, restart) }, logger)
+    this.watch = new ConsumerWatch(
+      consumer,
+      {
+        onJoin: (assignment, info) => this.onGroupJoin(assignment, info),
+        onCrash: (error, restart) => this.onCrash(error, restart),
+        onLost: (reason) => this.onMembershipLost(reason),
+      },
+      logger,
+      // The heartbeat lease: no successful heartbeat for a session means the coordinator evicted this member.
+      { sessionTimeoutMs: o.consumerConfig.sessionTimeout },
+    )
     const store = new GroupStore()
     this.resolution = new Resolution({
       follower: new RedirectFollower({
@@ -244,7 +254,7 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
 
   /** True once the consumer joined its group and consumes; false before, after a crash, and while stopping. */
   get ready(): boolean {
-    return this.currentState === 'running' && this.watch.joined && this.stopPromise === undefined
+    return this.currentState === 'running' && this.watch.joined && !this.watch.lost && this.stopPromise === undefined
   }
 
   /** The retry topics this worker consumes. */
@@ -510,12 +520,16 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
     ])
   }
 
-  private onGroupJoin(memberAssignment: IMemberAssignment): void {
+  private onGroupJoin(memberAssignment: IMemberAssignment, info: JoinInfo): void {
     if (this.currentState === 'stopped') {
       this.logger.warn('The retry consumer joined its group after the worker stopped (kafkajs finished a restart late); exit the process to leave the group')
       return
     }
-    const { assigned, revoked } = this.assignments.onJoin(memberAssignment)
+    // A regained membership takes every kept partition over again (takeover, claim, barrier). Not while
+    // stopping: no attempt starts any more, and the stop's last commit covers what the old work resolved.
+    const regained = info.regained && !this.stopping.soft.signal.aborted
+    if (regained) this.logger.warn('The retry consumer regained its group membership; every partition it keeps is taken over again')
+    const { assigned, revoked } = this.assignments.onJoin(memberAssignment, { regained })
     // kafkajs skips commits while its runner restarts: commit the kept partitions again in the new generation.
     this.commits.forgetCommitted()
     this.buffer.reapply()
@@ -529,6 +543,13 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
     this.logger.info('Retry consumer joined its group', { assigned, revoked, partitions: this.assignments.size })
     this.emit('rebalanced', { assigned, revoked })
     this.announceReady()
+  }
+
+  /** The membership is lost (a crash, the heartbeat lease ran out): the partitions' work stops at once. */
+  private onMembershipLost(reason: 'crash' | 'heartbeat-lease'): void {
+    this.readyAnnounced = false
+    const stopped = this.assignments.lose()
+    if (stopped.length > 0) this.logger.warn('Group membership lost; the work of every assigned partition stops until the group is joined again', { reason, partitions: stopped })
   }
 
   private onCrash(error: Error, restart: boolean): void {

@@ -4,6 +4,7 @@ import { noopLogger, type TopicPartition } from '@detour/core'
 import { RetryMetrics } from '../metrics/retry-metrics.js'
 import { retryMessage, unitTopics } from '../test-support/entries.js'
 import type { CommitResult, CommitTarget } from './offset-committer.js'
+import { formatOwnerMetadata } from './owner-metadata.js'
 import { PartitionAssignments, type AssignmentsContext } from './partition-assignments.js'
 import type { PartitionScheduler } from './partition-scheduler.js'
 import type { RetryEntry } from './retry-entry.js'
@@ -22,7 +23,7 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => voi
 
 const tick = (ms = 5): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-function setup(options: { handlerTimeoutMs?: number } = {}) {
+function setup(options: { handlerTimeoutMs?: number; metadata?: () => string | null } = {}) {
   const log: string[] = []
   const commits: CommitTarget[][] = []
   const takeovers = new Map<number, { promise: Promise<TakeoverResult>; resolve: (result: TakeoverResult) => void }>()
@@ -35,6 +36,7 @@ function setup(options: { handlerTimeoutMs?: number } = {}) {
   const context: AssignmentsContext = {
     topicsByRetryTopic: new Map([[retry, unitTopics]]),
     groupId: 'app',
+    instanceId: 'me',
     handlerTimeoutMs: options.handlerTimeoutMs ?? 200,
     commitIntervalMs: 10,
     signals: {},
@@ -61,7 +63,7 @@ function setup(options: { handlerTimeoutMs?: number } = {}) {
     },
     committedOffsets: async () => {
       log.push('read committed')
-      return new Map([[0, { offset: '0', metadata: null }]])
+      return new Map([[0, { offset: '0', metadata: options.metadata?.() ?? null }]])
     },
     retention: { checkAssigned: async () => {}, forget: () => {} },
     resolution: {
@@ -287,5 +289,25 @@ describe('PartitionAssignments', () => {
     expect(assignments.onJoin({ [retry]: [0] })).toEqual({ assigned: [], revoked: [] })
     expect(assignments.get(retry, 0)!.scheduler).toBe(before)
     expect(before.signals.soft.aborted).toBe(false)
+  })
+
+  it('F3: does not release a revoked partition that its new owner has claimed already (the release would overwrite the claim)', async () => {
+    let metadata: string | null = formatOwnerMetadata('me', 'active')
+    const { assignments, takeovers, started, released, commits, background } = setup({ metadata: () => metadata })
+    assignments.onJoin({ [retry]: [0] })
+    await tick()
+    takeovers.get(0)!.resolve(free)
+    assignments.accept(retry, 0, [retryMessage('0', 'a')])
+    await tick()
+    const running = deferred()
+    started[0]!.scheduler.work.track(running.promise)
+    assignments.onJoin({})
+    // The new owner gave up waiting and claimed the partition before this instance's handlers settled.
+    metadata = formatOwnerMetadata('new-owner', 'active')
+    started[0]!.scheduler.resolve(started[0]!.entry)
+    running.resolve()
+    await background.idle(1000)
+    expect(released).toEqual([])
+    expect(commits.filter((c) => c[0]!.state === 'released')).toEqual([])
   })
 })

@@ -4,6 +4,7 @@ import type { RetryMetrics } from '../metrics/retry-metrics.js'
 import { WorkAbortedError, sleep } from './abort.js'
 import type { FetchControl } from './buffer-gate.js'
 import type { CommitResult, CommitTarget } from './offset-committer.js'
+import { parseOwnerMetadata } from './owner-metadata.js'
 import { PartitionScheduler, type PartitionSignals } from './partition-scheduler.js'
 import { createRetryEntry, type RetryEntry } from './retry-entry.js'
 import type { TakeoverResult } from './takeover.js'
@@ -31,6 +32,8 @@ export interface AssignmentsContext {
   readonly topicsByRetryTopic: ReadonlyMap<string, DetourTopics>
   /** The main app's group (retry records of another group are malformed). */
   readonly groupId: string
+  /** This worker instance (as named in the owner metadata of its commits). */
+  readonly instanceId: string
   readonly handlerTimeoutMs: number
   /** Delay between two attempts to claim a partition. */
   readonly commitIntervalMs: number
@@ -334,6 +337,8 @@ export class PartitionAssignments {
   /**
    * Commits `state=released` for a revoked partition whose handlers all settled (`running` = 0), so that its
    * new owner starts at once. Otherwise nothing is committed: the new owner waits for its own timeout.
+   * Nor when the committed metadata names another owner already (or cannot be read): the new owner gave up
+   * waiting and claimed the partition, and a release now would overwrite its claim (see `Takeover`).
    */
   private async release(topic: string, partition: number, offset: string, running: number): Promise<void> {
     const { metrics, logger } = this.context
@@ -344,6 +349,19 @@ export class PartitionAssignments {
         partition,
         running,
       })
+      return
+    }
+    let owner: string | undefined
+    try {
+      owner = parseOwnerMetadata((await this.context.committedOffsets(topic)).get(partition)?.metadata)?.owner
+    } catch (error) {
+      metrics.partitionReleases.inc({ outcome: 'unsettled' })
+      logger.warn('Cannot read the committed metadata of a revoked partition; not releasing it (the new owner waits for its own timeout)', { topic, partition, error })
+      return
+    }
+    if (owner !== undefined && owner !== this.context.instanceId) {
+      metrics.partitionReleases.inc({ outcome: 'superseded' })
+      logger.info('A revoked partition is claimed by its new owner already; not releasing it (a release would overwrite that claim)', { topic, partition, newOwner: owner })
       return
     }
     const target: CommitTarget = { topic, partition, offset, state: 'released' }

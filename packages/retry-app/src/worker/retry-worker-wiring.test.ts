@@ -56,6 +56,7 @@ function worker(options: { handlerTimeoutMs?: number } = {}) {
   const context: AssignmentsContext = {
     topicsByRetryTopic: new Map([[retry, unitTopics]]),
     groupId: 'app',
+    instanceId: 'me',
     handlerTimeoutMs: options.handlerTimeoutMs ?? 200,
     commitIntervalMs: 10,
     signals: {},

@@ -193,6 +193,7 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
     this.assignments = new PartitionAssignments({
       topicsByRetryTopic: o.topicsByRetryTopic,
       groupId: o.groupId,
+      instanceId: this.instanceId,
       handlerTimeoutMs: o.handlerTimeoutMs,
       commitIntervalMs: o.commitIntervalMs,
       signals,

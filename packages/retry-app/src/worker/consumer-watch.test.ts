@@ -170,4 +170,26 @@ describe('ConsumerWatch', () => {
     watch.detach()
     expect(consumer.emitter.listenerCount(events.GROUP_JOIN)).toBe(0)
   })
+
+  it('F8: a callback that throws never reaches kafkajs (its emitter runs inside the consumer); the watch goes on', () => {
+    const consumer = new FakeConsumer()
+    const errors: string[] = []
+    const watch = new ConsumerWatch(
+      consumer as unknown as WatchedConsumer,
+      {
+        onJoin: () => {
+          throw new Error('bug in the worker')
+        },
+        onCrash: () => {
+          throw new Error('bug in the worker')
+        },
+      },
+      { ...noopLogger, error: (message) => void errors.push(message) },
+    )
+    expect(() => consumer.join()).not.toThrow()
+    expect(watch.stable).toBe(true)
+    expect(() => consumer.crash(true)).not.toThrow()
+    expect(watch.restarting).toBe(true)
+    expect(errors).toHaveLength(2)
+  })
 })

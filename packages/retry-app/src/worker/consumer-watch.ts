@@ -76,16 +76,38 @@ export class ConsumerWatch {
     options: ConsumerWatchOptions = {},
   ) {
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000
+    // kafkajs calls these from its own emitter, inside its consumer's work: nothing thrown here may reach it.
+    const guard =
+      <E>(name: string, listener: (event: E) => void) =>
+      (event: E): void => {
+        try {
+          listener(event)
+        } catch (error) {
+          this.logger.error(`Handling the retry consumer's ${name} event failed`, { error })
+        }
+      }
     this.detachers = [
-      consumer.on(consumer.events.GROUP_JOIN, (event) => this.onJoined(event.payload.memberAssignment, event.payload.memberId)),
-      consumer.on(consumer.events.REBALANCING, () => {
-        if (!this.rebalancingNow) this.logger.info('The retry consumer group is rebalancing; no attempt starts until it has joined again')
-        this.rebalancingNow = true
-        // A join may take up to the rebalance timeout: no heartbeat is due meanwhile.
-        this.disarmLease()
-      }),
-      consumer.on(consumer.events.CRASH, (event) => this.crashed(event.payload.error, event.payload.restart)),
-      consumer.on(consumer.events.HEARTBEAT, () => this.heartbeat()),
+      consumer.on(
+        consumer.events.GROUP_JOIN,
+        guard('GROUP_JOIN', (event) => this.onJoined(event.payload.memberAssignment, event.payload.memberId)),
+      ),
+      consumer.on(
+        consumer.events.REBALANCING,
+        guard('REBALANCING', () => {
+          if (!this.rebalancingNow) this.logger.info('The retry consumer group is rebalancing; no attempt starts until it has joined again')
+          this.rebalancingNow = true
+          // A join may take up to the rebalance timeout: no heartbeat is due meanwhile.
+          this.disarmLease()
+        }),
+      ),
+      consumer.on(
+        consumer.events.CRASH,
+        guard('CRASH', (event) => this.crashed(event.payload.error, event.payload.restart)),
+      ),
+      consumer.on(
+        consumer.events.HEARTBEAT,
+        guard('HEARTBEAT', () => this.heartbeat()),
+      ),
     ]
   }
 
@@ -209,7 +231,13 @@ export class ConsumerWatch {
 
   private armLease(): void {
     this.disarmLease()
-    this.lease = setTimeout(() => this.leaseExpired(), this.sessionTimeoutMs)
+    this.lease = setTimeout(() => {
+      try {
+        this.leaseExpired()
+      } catch (error) {
+        this.logger.error('Handling the end of the heartbeat lease failed', { error })
+      }
+    }, this.sessionTimeoutMs)
     this.lease.unref()
   }
 

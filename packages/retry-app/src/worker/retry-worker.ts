@@ -301,7 +301,8 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
     if (!record) return { released: false, reason: 'not-found' }
     const { entry, scheduler, group } = record
     try {
-      await this.processor.release(entry, scheduler.signals.hard)
+      // Tracked as the partition's work: a revocation or a stop waits for the tombstone write.
+      await this.processor.release(entry, scheduler)
     } catch (error) {
       this.held.unclaim(id)
       if (isAbortError(error)) return { released: false, reason: 'aborted' }
@@ -475,11 +476,14 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
       .process(entry, scheduler)
       .then((outcome) => this.onOutcome(entry, scheduler, outcome))
       .catch((error: unknown) => {
-        this.reportError('Processing a retry record failed unexpectedly; its group is stuck until a restart', error, {
-          topic: entry.retryTopic,
-          partition: entry.retryPartition,
-          offset: entry.offset,
-        })
+        const fields = { topic: entry.retryTopic, partition: entry.retryPartition, offset: entry.offset }
+        // Revoked or stopping: whatever failed meanwhile is the end of this partition's work here, not a
+        // failure to report (one per buffered entry would flood the error listeners at each revocation).
+        if (isAbortError(error) || scheduler.signals.soft.aborted) {
+          this.logger.debug('Work on a retry record ended with its partition (revoked or stopping)', { ...fields, error })
+          return
+        }
+        this.reportError('Processing a retry record failed unexpectedly; its group is stuck until a restart', error, fields)
       })
     scheduler.work.track(work)
   }

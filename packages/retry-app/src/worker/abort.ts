@@ -53,3 +53,20 @@ export function linkAbort(parent: AbortSignal, child: AbortController, reason?: 
   parent.addEventListener('abort', listener, { once: true })
   return () => parent.removeEventListener('abort', listener)
 }
+
+/**
+ * Waits for `step` at most `timeoutMs`: `{ done: true, value }`, or `{ done: false }` at the timeout (the step
+ * goes on unobserved; a later rejection of it is swallowed).
+ */
+export async function withinTime<T>(step: Promise<T>, timeoutMs: number): Promise<{ done: true; value: T } | { done: false }> {
+  step.catch(() => undefined)
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<{ done: false }>((resolve) => {
+    timer = setTimeout(() => resolve({ done: false }), Math.min(Math.max(0, timeoutMs), MAX_TIMER_DELAY_MS))
+  })
+  try {
+    return await Promise.race([step.then((value) => ({ done: true as const, value })), expired])
+  } finally {
+    clearTimeout(timer)
+  }
+}

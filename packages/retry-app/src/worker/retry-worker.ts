@@ -22,7 +22,7 @@ import {
   type TopicPartition,
 } from '@detour/core'
 import { RetryMetrics } from '../metrics/retry-metrics.js'
-import { isAbortError } from './abort.js'
+import { isAbortError, withinTime } from './abort.js'
 import { BufferGate } from './buffer-gate.js'
 import { CommitLoop } from './commit-loop.js'
 import { ConcurrencyLimiter } from './concurrency-limiter.js'
@@ -279,7 +279,9 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
   /**
    * Stops fetching, lets in-flight handlers finish (up to `timeoutMs`, then aborts their signals and
    * abandons the rest), commits what is resolved — `state=released` for partitions whose handlers all
-   * settled — and disconnects. Idempotent: later calls return the first call's result.
+   * settled — and disconnects. Bounded: returns within `timeoutMs` + min(1 s, `handlerTimeoutMs`) +
+   * `closeTimeoutMs` whatever hangs (then `{ clean: false, timedOut: true }`). Idempotent: later calls
+   * return the first call's result.
    */
   stop(options: StopOptions = {}): Promise<StopResult> {
     this.stopPromise ??= this.doStop(options.timeoutMs ?? this.options.shutdownTimeoutMs)
@@ -410,6 +412,19 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
       this.logger.warn('Could not pause the retry consumer', { error })
     }
     const deadline = Date.now() + timeoutMs
+    // The whole stop is bounded: drain, grace, then closeTimeoutMs for the rest (see the option).
+    const closeBy = deadline + Math.min(1000, this.options.handlerTimeoutMs) + this.options.closeTimeoutMs
+    let timedOut = false
+    const bounded = async <T>(name: string, step: Promise<T>): Promise<T | undefined> => {
+      const outcome = await withinTime(step, closeBy - Date.now())
+      if (outcome.done) return outcome.value
+      timedOut = true
+      this.logger.warn(`Stop: ${name} did not end within the stop's bound; going on without it (exit the process)`, {
+        shutdownTimeoutMs: timeoutMs,
+        closeTimeoutMs: this.options.closeTimeoutMs,
+      })
+      return undefined
+    }
     let abandoned = await this.idle(timeoutMs)
     if (abandoned > 0) {
       // Handlers that listen to their signal stop now; a short grace lets them return, so their partition can be released.
@@ -418,16 +433,21 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
       if (abandoned > 0) this.logger.warn('Shutdown timeout: abandoning in-flight work (not committed; retried after a restart)', { abandoned, timeoutMs })
     }
     this.stopping.hard.abort()
-    await this.commits.stopped()
+    await bounded('the commit loop', this.commits.stopped())
     // Hand-overs of revoked partitions and purges in progress: bounded by what is left of the timeout.
-    await this.background.idle(Math.max(0, deadline - Date.now()))
-    if (!(await this.watch.awaitRestart(timeoutMs))) clean = false
-    if (!(await this.commits.final())) clean = false
-    if (!(await this.disconnectQuietly())) clean = false
+    await this.background.idle(Math.max(0, Math.min(deadline, closeBy) - Date.now()))
+    if (!(await bounded('the restarting consumer', this.watch.awaitRestart(Math.max(0, Math.min(timeoutMs, closeBy - Date.now())))))) clean = false
+    if (!(await bounded('the last commit', this.commits.final()))) clean = false
+    if (!(await bounded('the disconnect', this.disconnectQuietly()))) clean = false
+    if (timedOut) {
+      // Whatever still runs is abandoned (a handler that ignored its signal, a write): aborted, not committed.
+      this.stopping.attempts.abort()
+      abandoned = Math.max(abandoned, this.assignments.all().reduce((sum, { scheduler }) => sum + scheduler.work.size, 0))
+    }
     this.assignments.dropAll()
     this.watch.detach()
     this.currentState = 'stopped'
-    return this.finishStop({ clean: clean && abandoned === 0, abandoned })
+    return this.finishStop(timedOut ? { clean: false, abandoned, timedOut: true } : { clean: clean && abandoned === 0, abandoned })
   }
 
   /** Waits for the work of every partition; returns how much was still running at the timeout. */

@@ -128,7 +128,8 @@ export class PartitionAssignments {
       // A regained membership keeps nothing: a kept partition is revoked here and assigned again below.
       if (next.has(key) && !info.regained) continue
       revoked.push(parseTopicPartitionKey(key))
-      this.revoke(run)
+      // Kept through a regained membership: its buffer pause stays (the new run's records count against the same bound).
+      this.revoke(run, { keepPause: next.has(key) })
     }
     const assigned: TopicPartition[] = []
     for (const key of next) if (!this.assigned.has(key)) assigned.push(parseTopicPartitionKey(key))
@@ -309,13 +310,13 @@ export class PartitionAssignments {
     }
   }
 
-  private revoke(run: AssignedPartition): void {
+  private revoke(run: AssignedPartition, options: { readonly keepPause?: boolean } = {}): void {
     const { key, scheduler } = run
     this.assigned.delete(key)
     this.revoking.set(key, run)
     scheduler.revoke()
     this.context.held.removePartition(scheduler)
-    this.context.buffer.forget(scheduler.topic, scheduler.partition)
+    if (!options.keepPause) this.context.buffer.forget(scheduler.topic, scheduler.partition)
     const handOver = (async () => {
       const running = await scheduler.work.idle(this.context.handlerTimeoutMs)
       const offset = scheduler.commitOffset()
@@ -387,7 +388,8 @@ export class PartitionAssignments {
     const { scheduler } = run
     const left = scheduler.drop().length
     this.context.held.removePartition(scheduler)
-    this.context.buffer.forget(scheduler.topic, scheduler.partition)
+    // Assigned back meanwhile: the pause (if any) is the new assignment's.
+    if (!this.assigned.has(key)) this.context.buffer.forget(scheduler.topic, scheduler.partition)
     this.context.buffer.removed(left)
   }
 }

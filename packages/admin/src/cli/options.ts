@@ -119,7 +119,7 @@ export function workerOptions<T>(y: Argv<T>) {
     })
     .option('admin-token', {
       type: 'string',
-      describe: "The worker's admin token, sent as a bearer token (prefer DETOUR_ADMIN_TOKEN; not needed from loopback)",
+      describe: "The worker's admin token, sent as a bearer token (prefer DETOUR_ADMIN_TOKEN; needed whenever the worker has one)",
       group: GROUPS.worker,
     })
 }

@@ -16,4 +16,9 @@ export interface StopResult {
   readonly clean: boolean
   /** In-flight work abandoned at the timeout (not committed: it is done again after a restart). */
   readonly abandoned: number
+  /**
+   * Set when the stop gave up on a step (the last commit, the disconnect) at its overall bound: it returned
+   * anyway, with in-flight work aborted. Exit the process: a client may still be connected.
+   */
+  readonly timedOut?: true
 }

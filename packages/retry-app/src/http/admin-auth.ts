@@ -40,36 +40,57 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected))
 }
 
+/** Headers a proxy adds when it relays a request: the peer address is then the proxy's, not the caller's. */
+const FORWARDED_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const
+
+/** The request carries a header that says it was relayed (its real caller is elsewhere). */
+function isForwarded(request: IncomingMessage): boolean {
+  return FORWARDED_HEADERS.some((name) => request.headers[name] !== undefined)
+}
+
 /**
  * The admin routes (`GET /groups/held`, `POST /groups/release`) change or reveal state. They are allowed:
- * - from a loopback peer whose `Host` header is loopback too (the DNS-rebinding guard), or
- * - with `Authorization: Bearer <adminToken>` when an admin token is configured (compared in constant time).
+ * - when an admin token is configured: only with `Authorization: Bearer <adminToken>` (compared in constant
+ *   time), from loopback too — a same-host proxy, a service-mesh sidecar (Istio relays from 127.0.0.6,
+ *   Linkerd from 127.0.0.1), `kubectl port-forward` or `ssh -L` all connect from loopback, so a loopback
+ *   peer proves nothing once the port is reachable some other way;
+ * - when no token is configured: only from a loopback peer whose `Host` header is loopback too (the
+ *   DNS-rebinding guard) and that carries no forwarding header (`Forwarded`, `X-Forwarded-For`,
+ *   `X-Real-IP`): a relayed request is not a local one.
  *
- * Otherwise: 401 without credentials, 403 with a wrong token or a loopback peer naming a foreign host.
+ * Otherwise: 401 without credentials, 403 with a wrong token, a relayed request or a loopback peer naming a
+ * foreign host.
  */
 export function authorizeAdmin(request: IncomingMessage, adminToken: string | undefined): AdminDecision {
   const authorization = request.headers.authorization
   const bearer = authorization !== undefined && /^bearer\s+/i.test(authorization) ? authorization.replace(/^bearer\s+/i, '').trim() : undefined
-  if (adminToken !== undefined && bearer !== undefined && sameSecret(bearer, adminToken)) return { allowed: true, via: 'token' }
-  const loopbackPeer = isLoopbackAddress(request.socket.remoteAddress)
-  const loopbackHost = isLoopbackHost(request.headers.host)
-  if (loopbackPeer && loopbackHost) return { allowed: true, via: 'loopback' }
+  if (adminToken !== undefined) {
+    if (bearer !== undefined && sameSecret(bearer, adminToken)) return { allowed: true, via: 'token' }
+    if (authorization !== undefined) return { allowed: false, status: 403, error: 'invalid admin token' }
+    return { allowed: false, status: 401, error: 'admin routes need Authorization: Bearer <admin token> (an admin token is configured on this worker)' }
+  }
   if (authorization !== undefined) {
     return {
       allowed: false,
       status: 403,
-      error: adminToken === undefined ? 'no admin token is configured on this worker (--admin-token / DETOUR_ADMIN_TOKEN): admin routes are loopback-only' : 'invalid admin token',
+      error: 'no admin token is configured on this worker (--admin-token / DETOUR_ADMIN_TOKEN): admin routes are loopback-only',
     }
   }
+  const loopbackPeer = isLoopbackAddress(request.socket.remoteAddress)
+  if (loopbackPeer && isForwarded(request)) {
+    return {
+      allowed: false,
+      status: 403,
+      error: 'a relayed request (Forwarded / X-Forwarded-For / X-Real-IP) is not a loopback request: configure an admin token (--admin-token / DETOUR_ADMIN_TOKEN)',
+    }
+  }
+  if (loopbackPeer && isLoopbackHost(request.headers.host)) return { allowed: true, via: 'loopback' }
   if (loopbackPeer) {
     return { allowed: false, status: 403, error: `admin routes need a loopback Host header (got ${JSON.stringify(request.headers.host ?? '')}): use http://127.0.0.1:<port>` }
   }
   return {
     allowed: false,
     status: 401,
-    error:
-      adminToken === undefined
-        ? 'admin routes are loopback-only: call them from the worker\'s host, or configure an admin token (--admin-token / DETOUR_ADMIN_TOKEN) and send Authorization: Bearer <token>'
-        : 'admin routes need Authorization: Bearer <admin token> (or a loopback request)',
+    error: "admin routes are loopback-only: call them from the worker's host, or configure an admin token (--admin-token / DETOUR_ADMIN_TOKEN) and send Authorization: Bearer <token>",
   }
 }

@@ -21,8 +21,9 @@ export interface HttpServerOptions {
   registry: Registry
   worker: HttpWorker
   /**
-   * Lets `Authorization: Bearer <adminToken>` use the admin routes from anywhere. Without it they answer
-   * loopback requests only (peer and `Host` header). Prefer the environment (`DETOUR_ADMIN_TOKEN`) to a flag.
+   * Once set, the admin routes need `Authorization: Bearer <adminToken>` on every request, loopback ones
+   * included. Without it they answer loopback requests only (peer and `Host` header, no forwarding header).
+   * Prefer the environment (`DETOUR_ADMIN_TOKEN`) to a flag.
    */
   adminToken?: string
   logger?: Logger
@@ -48,9 +49,10 @@ const MAX_BODY_BYTES = 64 * 1024
  * - `POST /groups/release` with `content-type: application/json` and `{ "id": "<detour id>" }`: writes the
  *   tombstone and lets the group continue (admin)
  *
- * `/metrics`, `/healthz` and `/readyz` are open. The admin routes answer a loopback peer with a loopback
- * `Host` header (a DNS-rebinding guard), or `Authorization: Bearer <adminToken>` when a token is configured;
- * otherwise 401/403 with a JSON error (see `authorizeAdmin`).
+ * `/metrics`, `/healthz` and `/readyz` are open. The admin routes need `Authorization: Bearer <adminToken>`
+ * when a token is configured (from loopback too); without one, they answer a loopback peer with a loopback
+ * `Host` header (a DNS-rebinding guard) and no forwarding header; otherwise 401/403 with a JSON error (see
+ * `authorizeAdmin`).
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   if (options.adminToken !== undefined && options.adminToken.trim().length === 0) {

@@ -434,7 +434,7 @@ export const WORKER_SETTINGS = [
     type: 'string',
     default: '0.0.0.0',
     format: 'non-empty',
-    description: 'Interface of the HTTP server (/metrics, /healthz and /readyz are open; the admin routes need loopback or --admin-token)',
+    description: 'Interface of the HTTP server (/metrics, /healthz and /readyz are open; the admin routes need --admin-token, or loopback when no token is set)',
     section: 'operations',
     target: { cli: 'metricsHost' },
     helm: { kind: 'fixed', value: '0.0.0.0', why: 'probes and Prometheus reach the pod IP; the admin routes still need loopback or the token' },
@@ -446,7 +446,7 @@ export const WORKER_SETTINGS = [
     format: 'non-empty',
     secret: true,
     description:
-      'Bearer token that opens GET /groups/held and POST /groups/release to non-loopback callers (prefer the variable: flags show in the process list; never logged)',
+      'Bearer token required on every admin request (GET /groups/held, POST /groups/release) once set, loopback included; it also opens them to non-loopback callers (prefer the variable: flags show in the process list; never logged)',
     section: 'operations',
     target: { cli: 'adminToken' },
     helm: { kind: 'secret', values: ['adminToken.existingSecret', 'adminToken.key'] },

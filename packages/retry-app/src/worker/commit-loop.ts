@@ -9,8 +9,13 @@ import type { WorkTracker } from './work-tracker.js'
 /** What the commit loop sees of the worker (stand-ins in unit tests). */
 export interface CommitLoopContext {
   readonly intervalMs: number
+  /**
+   * An unchanged `active` commit is made again once it is this old: the claim is re-asserted, in case a
+   * previous owner's late `released` commit overwrote it. @defaultValue 5000
+   */
+  readonly reassertIntervalMs?: number
   readonly committer: {
-    changed(targets: Iterable<CommitTarget>): CommitTarget[]
+    changed(targets: Iterable<CommitTarget>, reassertAfterMs?: number): CommitTarget[]
     commit(targets: readonly CommitTarget[]): Promise<CommitResult>
     committedOffset(topic: string, partition: number): string | undefined
     forgetAll(): void
@@ -31,7 +36,10 @@ export interface CommitLoopContext {
 /**
  * Commits each claimed partition up to its lowest unresolved record every `intervalMs` (state `active`),
  * then purges what the commit made deletable; and, at a stop, the last commit, `released` for the
- * partitions whose work settled.
+ * partitions whose work settled. An unchanged claim is committed again every `reassertIntervalMs`: the
+ * committed metadata is last-writer-wins, and a previous owner's late `released` (its commit retried by
+ * kafkajs, delayed by a coordinator move) may land after this instance's claim; re-asserting bounds how
+ * long the metadata can wrongly say `released` while this instance works on the partition.
  */
 export class CommitLoop {
   private running: Promise<void> | undefined
@@ -83,7 +91,7 @@ export class CommitLoop {
       candidates.push({ topic: run.scheduler.topic, partition: run.scheduler.partition, offset, state: 'active' })
       sources.set(run.key, run.topics.source)
     }
-    const targets = context.committer.changed(candidates)
+    const targets = context.committer.changed(candidates, context.reassertIntervalMs ?? 5000)
     if (targets.length === 0) return
     const result = await context.committer.commit(targets)
     if (result.kind === 'failed') {

@@ -38,4 +38,22 @@ describe('ConcurrencyLimiter', () => {
     expect(limiter.inUse).toBe(0)
     await expect(limiter.acquire(aborter.signal)).rejects.toThrow(/Aborted/)
   })
+
+  it('forgets an aborted waiter at once, even while every slot stays held (handlers that never return)', async () => {
+    const limiter = new ConcurrencyLimiter(1)
+    // A handler that never returns keeps the only slot; each revocation aborts the waiters of its partition.
+    await limiter.acquire(new AbortController().signal)
+    for (let i = 0; i < 1000; i++) {
+      const revoked = new AbortController()
+      const waiting = limiter.acquire(revoked.signal).catch(() => undefined)
+      revoked.abort()
+      await waiting
+    }
+    expect(limiter.waiting).toBe(0)
+    const live = limiter.acquire(new AbortController().signal)
+    expect(limiter.waiting).toBe(1)
+    limiter.release()
+    await live
+    expect(limiter.inUse).toBe(1)
+  })
 })

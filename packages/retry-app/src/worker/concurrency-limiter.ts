@@ -1,20 +1,19 @@
 import { WorkAbortedError } from './abort.js'
-import { Fifo } from './fifo.js'
 
 interface Waiter {
   resolve(): void
-  reject(error: Error): void
-  settled: boolean
   cleanup(): void
 }
 
 /**
  * A fair (FIFO) counting semaphore: at most `limit` holders at a time. Waiting is abortable; an aborted
- * waiter leaves the queue without taking a slot.
+ * waiter leaves the queue at once, without taking a slot (a revocation while every slot is held by a
+ * handler that never returns must not leave its waiters behind).
  */
 export class ConcurrencyLimiter {
   private active = 0
-  private readonly waiters = new Fifo<Waiter>()
+  /** Waiters in arrival order (a `Set` keeps insertion order and removes in O(1)). */
+  private readonly waiters = new Set<Waiter>()
 
   constructor(readonly limit: number) {}
 
@@ -23,43 +22,39 @@ export class ConcurrencyLimiter {
     return this.active
   }
 
+  /** Callers waiting for a slot. */
+  get waiting(): number {
+    return this.waiters.size
+  }
+
   /** Takes a slot, waiting for one if needed. Rejects with a `WorkAbortedError` when `signal` aborts first. */
   acquire(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return Promise.reject(new WorkAbortedError())
-    if (this.active < this.limit && this.waiters.length === 0) {
+    if (this.active < this.limit && this.waiters.size === 0) {
       this.active++
       return Promise.resolve()
     }
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
-        if (waiter.settled) return
-        waiter.settled = true
+        this.waiters.delete(waiter)
         reject(new WorkAbortedError())
       }
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        settled: false,
-        cleanup: () => signal.removeEventListener('abort', onAbort),
-      }
+      const waiter: Waiter = { resolve, cleanup: () => signal.removeEventListener('abort', onAbort) }
       signal.addEventListener('abort', onAbort, { once: true })
-      this.waiters.push(waiter)
+      this.waiters.add(waiter)
     })
   }
 
-  /** Gives a slot back; the oldest live waiter gets it. */
+  /** Gives a slot back; the oldest waiter gets it. */
   release(): void {
-    for (;;) {
-      const waiter = this.waiters.shift()
-      if (waiter === undefined) {
-        this.active--
-        return
-      }
-      waiter.cleanup()
-      if (waiter.settled) continue
-      waiter.settled = true
-      waiter.resolve()
+    const next = this.waiters.values().next()
+    if (next.done) {
+      this.active--
       return
     }
+    const waiter = next.value
+    this.waiters.delete(waiter)
+    waiter.cleanup()
+    waiter.resolve()
   }
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { IMemberAssignment } from 'kafkajs'
 import { noopLogger } from '@detour/core'
 import { ConsumerWatch, type WatchedConsumer } from './consumer-watch.js'
@@ -19,8 +19,11 @@ class FakeConsumer {
     this.emitter.on(event, listener)
     return () => this.emitter.off(event, listener)
   }
-  join(assignment: IMemberAssignment = { t: [0] }): void {
-    this.emitter.emit(events.GROUP_JOIN, { payload: { memberAssignment: assignment } })
+  join(assignment: IMemberAssignment = { t: [0] }, memberId = 'member-1'): void {
+    this.emitter.emit(events.GROUP_JOIN, { payload: { memberId, memberAssignment: assignment } })
+  }
+  heartbeat(): void {
+    this.emitter.emit(events.HEARTBEAT, { payload: {} })
   }
   rebalancing(): void {
     this.emitter.emit(events.REBALANCING, { payload: {} })
@@ -30,16 +33,25 @@ class FakeConsumer {
   }
 }
 
-function setup(): { consumer: FakeConsumer; watch: ConsumerWatch; log: string[] } {
+function setup(options: { sessionTimeoutMs?: number } = {}): { consumer: FakeConsumer; watch: ConsumerWatch; log: string[] } {
   const consumer = new FakeConsumer()
   const log: string[] = []
   const watch = new ConsumerWatch(
     consumer as unknown as WatchedConsumer,
-    { onJoin: (a) => log.push(`join ${JSON.stringify(a)}`), onCrash: (_e, restart) => log.push(`crash ${restart}`) },
+    {
+      onJoin: (a, info) => log.push(`join ${JSON.stringify(a)}${info.regained ? ' regained' : ''}`),
+      onCrash: (_e, restart) => log.push(`crash ${restart}`),
+      onLost: (reason) => log.push(`lost ${reason}`),
+    },
     noopLogger,
+    options,
   )
   return { consumer, watch, log }
 }
+
+afterEach(() => {
+  vi.useRealTimers()
+})
 
 describe('ConsumerWatch', () => {
   it('is stable from a join until REBALANCING, and again after the next join', async () => {
@@ -86,6 +98,66 @@ describe('ConsumerWatch', () => {
     expect(log.filter((l) => l.startsWith('crash'))).toEqual(['crash true', 'crash true', 'crash false'])
   })
 
+  it('F1: a crash loses the membership (kafkajs left the group); the next join regains it, even under the same member id', () => {
+    const { consumer, watch, log } = setup()
+    consumer.join({ t: [0] }, 'member-A1')
+    consumer.crash(true)
+    expect(watch.stable).toBe(false)
+    expect(watch.lost).toBe(true)
+    consumer.join({ t: [0] }, 'member-A2')
+    expect(watch.stable).toBe(true)
+    expect(watch.lost).toBe(false)
+    expect(log).toEqual(['join {"t":[0]}', 'lost crash', 'crash true', 'join {"t":[0]} regained'])
+    // A normal rebalance keeps the membership.
+    consumer.rebalancing()
+    consumer.join({ t: [0] }, 'member-A2')
+    expect(log.at(-1)).toBe('join {"t":[0]}')
+  })
+
+  it('F1: a join under a new member id (evicted, kafkajs rejoined on UNKNOWN_MEMBER_ID without REBALANCING) is regained', () => {
+    const { consumer, log } = setup()
+    consumer.join({ t: [0] }, 'member-A1')
+    consumer.join({ t: [0] }, 'member-A2')
+    expect(log).toEqual(['join {"t":[0]}', 'join {"t":[0]} regained'])
+  })
+
+  it('F1: an evicted member is not stable once no heartbeat succeeded for sessionTimeoutMs (the heartbeat lease)', () => {
+    vi.useFakeTimers()
+    const { consumer, watch, log } = setup({ sessionTimeoutMs: 30_000 })
+    consumer.join({ t: [0] }, 'member-A1')
+    expect(watch.stable).toBe(true)
+    vi.advanceTimersByTime(20_000)
+    consumer.heartbeat()
+    vi.advanceTimersByTime(20_000)
+    expect(watch.stable).toBe(true)
+    // No heartbeat for a whole session: the coordinator has evicted this member and given its partitions away.
+    vi.advanceTimersByTime(10_001)
+    expect(watch.stable).toBe(false)
+    expect(watch.lost).toBe(true)
+    expect(log).toEqual(['join {"t":[0]}', 'lost heartbeat-lease'])
+    vi.advanceTimersByTime(10 * 60_000)
+    expect(log).toHaveLength(2)
+    // A heartbeat that succeeds again proves the coordinator kept this member: its partitions are taken over again.
+    consumer.heartbeat()
+    expect(watch.stable).toBe(true)
+    expect(log).toEqual(['join {"t":[0]}', 'lost heartbeat-lease', 'join {"t":[0]} regained'])
+  })
+
+  it('F1: the lease does not run while the group rebalances (a join may take the rebalance timeout)', () => {
+    vi.useFakeTimers()
+    const { consumer, watch, log } = setup({ sessionTimeoutMs: 1000 })
+    consumer.join()
+    consumer.rebalancing()
+    vi.advanceTimersByTime(5000)
+    expect(log).toEqual(['join {"t":[0]}'])
+    consumer.join()
+    expect(watch.stable).toBe(true)
+    expect(log).toEqual(['join {"t":[0]}', 'join {"t":[0]}'])
+    watch.detach()
+    vi.advanceTimersByTime(5000)
+    expect(log).toHaveLength(2)
+  })
+
   it('refuses kafkajs restarts once closing, and tracks heartbeats', async () => {
     const { consumer, watch } = setup()
     const restart = watch.restartOnFailure(async () => true)
@@ -97,5 +169,27 @@ describe('ConsumerWatch', () => {
     expect(watch.lastHeartbeat).toBeInstanceOf(Date)
     watch.detach()
     expect(consumer.emitter.listenerCount(events.GROUP_JOIN)).toBe(0)
+  })
+
+  it('F8: a callback that throws never reaches kafkajs (its emitter runs inside the consumer); the watch goes on', () => {
+    const consumer = new FakeConsumer()
+    const errors: string[] = []
+    const watch = new ConsumerWatch(
+      consumer as unknown as WatchedConsumer,
+      {
+        onJoin: () => {
+          throw new Error('bug in the worker')
+        },
+        onCrash: () => {
+          throw new Error('bug in the worker')
+        },
+      },
+      { ...noopLogger, error: (message) => void errors.push(message) },
+    )
+    expect(() => consumer.join()).not.toThrow()
+    expect(watch.stable).toBe(true)
+    expect(() => consumer.crash(true)).not.toThrow()
+    expect(watch.restarting).toBe(true)
+    expect(errors).toHaveLength(2)
   })
 })

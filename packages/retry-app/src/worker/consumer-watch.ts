@@ -5,11 +5,36 @@ import { WorkAbortedError } from './abort.js'
 /** The part of a kafkajs `Consumer` the watch listens to (a stand-in in unit tests). */
 export type WatchedConsumer = Pick<Consumer, 'on' | 'events'>
 
+/** What a join says about the membership it follows. */
+export interface JoinInfo {
+  /**
+   * The membership was lost since the previous join (a crash — kafkajs leaves the group before it restarts
+   * the consumer —, a new member id — the coordinator evicted this member and kafkajs rejoined on
+   * UNKNOWN_MEMBER_ID —, or no successful heartbeat for `sessionTimeoutMs`): other members may have owned the
+   * partitions meanwhile, so every partition of this assignment is a new one, kept ones included.
+   */
+  readonly regained: boolean
+}
+
 export interface ConsumerWatchCallbacks {
   /** The consumer joined its group (first join, after a rebalance, after kafkajs restarted it). */
-  onJoin(assignment: IMemberAssignment): void
+  onJoin(assignment: IMemberAssignment, info: JoinInfo): void
   /** The consumer crashed; `restart`: kafkajs restarts it. */
   onCrash(error: Error, restart: boolean): void
+  /**
+   * The membership is lost (a crash, or the heartbeat lease ran out): the partitions may be someone else's
+   * already. Called once per loss, before `onCrash` for a crash.
+   */
+  onLost?(reason: 'crash' | 'heartbeat-lease'): void
+}
+
+export interface ConsumerWatchOptions {
+  /**
+   * The consumer's `sessionTimeout`: without a successful heartbeat for this long (while joined and not
+   * rebalancing), the coordinator has evicted this member and given its partitions to others.
+   * @defaultValue 30000 (kafkajs' default)
+   */
+  readonly sessionTimeoutMs?: number
 }
 
 /**
@@ -21,6 +46,12 @@ export interface ConsumerWatchCallbacks {
  *   once the worker is {@link closing}, {@link restartOnFailure} refuses, so no zombie member comes back. A
  *   stop in the middle of a restart waits for it ({@link awaitRestart}).
  * - **heartbeat standing**: when the consumer last heartbeat successfully.
+ * - **membership**: lost at a crash (kafkajs leaves the group before it restarts the consumer) and when no
+ *   heartbeat succeeded for `sessionTimeoutMs` (the heartbeat lease: the coordinator evicted this member —
+ *   kafkajs rejoins on UNKNOWN_MEMBER_ID without a REBALANCING event). A lost membership is not stable
+ *   ({@link onLost} lets the worker abort the partitions' work at once), and the join that follows — or a
+ *   heartbeat that succeeds again, which proves the coordinator kept this member — is {@link JoinInfo.regained}:
+ *   so is a join under a new member id.
  */
 export class ConsumerWatch {
   /** Set when the worker disconnects its clients (stop, failed start): kafkajs must not restart the consumer. */
@@ -29,6 +60,11 @@ export class ConsumerWatch {
   private rebalancingNow = false
   private restartingNow = false
   private lastHeartbeatAt: number | undefined
+  private lostNow = false
+  private memberId: string | undefined
+  private lastAssignment: IMemberAssignment = {}
+  private lease: NodeJS.Timeout | undefined
+  private readonly sessionTimeoutMs: number
   private readonly stableWaiters = new Set<() => void>()
   private readonly restartWaiters = new Set<() => void>()
   private readonly detachers: Array<() => void>
@@ -37,23 +73,52 @@ export class ConsumerWatch {
     consumer: WatchedConsumer,
     private readonly callbacks: ConsumerWatchCallbacks,
     private readonly logger: Logger,
+    options: ConsumerWatchOptions = {},
   ) {
+    this.sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000
+    // kafkajs calls these from its own emitter, inside its consumer's work: nothing thrown here may reach it.
+    const guard =
+      <E>(name: string, listener: (event: E) => void) =>
+      (event: E): void => {
+        try {
+          listener(event)
+        } catch (error) {
+          this.logger.error(`Handling the retry consumer's ${name} event failed`, { error })
+        }
+      }
     this.detachers = [
-      consumer.on(consumer.events.GROUP_JOIN, (event) => this.onJoined(event.payload.memberAssignment)),
-      consumer.on(consumer.events.REBALANCING, () => {
-        if (!this.rebalancingNow) this.logger.info('The retry consumer group is rebalancing; no attempt starts until it has joined again')
-        this.rebalancingNow = true
-      }),
-      consumer.on(consumer.events.CRASH, (event) => this.crashed(event.payload.error, event.payload.restart)),
-      consumer.on(consumer.events.HEARTBEAT, () => {
-        this.lastHeartbeatAt = Date.now()
-      }),
+      consumer.on(
+        consumer.events.GROUP_JOIN,
+        guard('GROUP_JOIN', (event) => this.onJoined(event.payload.memberAssignment, event.payload.memberId)),
+      ),
+      consumer.on(
+        consumer.events.REBALANCING,
+        guard('REBALANCING', () => {
+          if (!this.rebalancingNow) this.logger.info('The retry consumer group is rebalancing; no attempt starts until it has joined again')
+          this.rebalancingNow = true
+          // A join may take up to the rebalance timeout: no heartbeat is due meanwhile.
+          this.disarmLease()
+        }),
+      ),
+      consumer.on(
+        consumer.events.CRASH,
+        guard('CRASH', (event) => this.crashed(event.payload.error, event.payload.restart)),
+      ),
+      consumer.on(
+        consumer.events.HEARTBEAT,
+        guard('HEARTBEAT', () => this.heartbeat()),
+      ),
     ]
   }
 
-  /** Joined its group and not rebalancing: attempts may start. */
+  /** Joined its group, not rebalancing, membership not lost: attempts may start. */
   get stable(): boolean {
-    return this.joinedNow && !this.rebalancingNow
+    return this.joinedNow && !this.rebalancingNow && !this.lostNow
+  }
+
+  /** The membership was lost (a crash, the heartbeat lease ran out) and not regained yet. */
+  get lost(): boolean {
+    return this.lostNow
   }
 
   get joined(): boolean {
@@ -128,15 +193,21 @@ export class ConsumerWatch {
   }
 
   detach(): void {
+    this.disarmLease()
     for (const detach of this.detachers.splice(0)) detach()
   }
 
-  private onJoined(assignment: IMemberAssignment): void {
+  private onJoined(assignment: IMemberAssignment, memberId: string | undefined): void {
+    const regained = this.lostNow || (this.memberId !== undefined && memberId !== undefined && memberId !== this.memberId)
+    if (memberId !== undefined) this.memberId = memberId
+    this.lastAssignment = assignment
     this.joinedNow = true
     this.rebalancingNow = false
+    this.lostNow = false
+    this.armLease()
     try {
       // The worker handles the assignment (revocations first) before any waiting attempt may start.
-      this.callbacks.onJoin(assignment)
+      this.callbacks.onJoin(assignment, { regained })
     } finally {
       if (this.restartingNow) this.settleRestart()
       const waiters = [...this.stableWaiters]
@@ -145,8 +216,57 @@ export class ConsumerWatch {
     }
   }
 
+  private heartbeat(): void {
+    this.lastHeartbeatAt = Date.now()
+    if (!this.joinedNow) return
+    if (this.lostNow) {
+      // The coordinator answered: it kept this member and its assignment, but the partitions' work was
+      // aborted at the loss: they start again as newly assigned ones.
+      this.logger.info('The retry consumer heartbeat again after its lease ran out; its partitions are taken over again')
+      this.onJoined(this.lastAssignment, this.memberId)
+      return
+    }
+    if (!this.rebalancingNow) this.armLease()
+  }
+
+  private armLease(): void {
+    this.disarmLease()
+    this.lease = setTimeout(() => {
+      try {
+        this.leaseExpired()
+      } catch (error) {
+        this.logger.error('Handling the end of the heartbeat lease failed', { error })
+      }
+    }, this.sessionTimeoutMs)
+    this.lease.unref()
+  }
+
+  private disarmLease(): void {
+    if (this.lease !== undefined) clearTimeout(this.lease)
+    this.lease = undefined
+  }
+
+  private leaseExpired(): void {
+    this.lease = undefined
+    if (!this.joinedNow || this.rebalancingNow || this.lostNow) return
+    this.logger.warn('No successful heartbeat for sessionTimeoutMs: this member may have been evicted; its partitions are treated as lost', {
+      sessionTimeoutMs: this.sessionTimeoutMs,
+      lastHeartbeat: this.lastHeartbeat?.toISOString(),
+    })
+    this.lose('heartbeat-lease')
+  }
+
+  private lose(reason: 'crash' | 'heartbeat-lease'): void {
+    this.disarmLease()
+    if (this.lostNow) return
+    this.lostNow = true
+    this.callbacks.onLost?.(reason)
+  }
+
   private crashed(error: Error, restart: boolean): void {
     this.joinedNow = false
+    // kafkajs takes the consumer down (LeaveGroup) whether or not it restarts it: the partitions are gone.
+    this.lose('crash')
     if (restart) {
       this.restartingNow = true
       this.logger.warn('Retry consumer crashed; kafkajs restarts it', { error })

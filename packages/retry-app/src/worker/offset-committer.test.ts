@@ -1,7 +1,10 @@
+import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { noopLogger } from '@detour/core'
 import { OffsetCommitter, type CommitClient } from './offset-committer.js'
 import { parseOwnerMetadata } from './owner-metadata.js'
+import { Takeover } from './takeover.js'
+import type { CommittedOffset } from './worker-admin.js'
 
 /** A kafkajs consumer stand-in: stores commits and emits COMMIT_OFFSETS unless told it is not running. */
 class FakeConsumer implements CommitClient {
@@ -70,5 +73,51 @@ describe('OffsetCommitter', () => {
     expect(parseOwnerMetadata('something else')).toBeUndefined()
     expect(parseOwnerMetadata('detour:owner=x;state=paused')).toBeUndefined()
     expect(parseOwnerMetadata('detour:owner=x;state=released')).toEqual({ owner: 'x', state: 'released' })
+  })
+
+  it("F3: the holder re-asserts its unchanged claim, so a previous owner's late release does not stay the last word", async () => {
+    // The broker's committed offset (and metadata) of the worker group for retry partition 0.
+    let stored: CommittedOffset | undefined
+    let now = 0
+    const client = (instance: string): OffsetCommitter => {
+      const emitter = new EventEmitter()
+      return new OffsetCommitter(
+        {
+          commitOffsets: async (offsets) => {
+            stored = { offset: offsets[0]!.offset, metadata: offsets[0]!.metadata }
+            emitter.emit('c')
+          },
+          onCommitted: (listener) => {
+            emitter.on('c', listener)
+            return () => emitter.off('c', listener)
+          },
+        },
+        instance,
+        noopLogger,
+        () => now,
+      )
+    }
+    const a = client('A')
+    const b = client('B')
+    const target = (offset: string, state: 'active' | 'released') => ({ topic: 't', partition: 0, offset, state })
+    await a.commit([target('5', 'active')])
+    // A revoked; B timed out waiting for A's release, claimed the partition and went on to offset 9.
+    await b.commit([target('5', 'active')])
+    await b.commit([target('9', 'active')])
+    // A's release lands now, in the new generation (the broker does not check the assignment).
+    await a.commit([target('5', 'released')])
+    expect(parseOwnerMetadata(stored!.metadata)).toEqual({ owner: 'A', state: 'released' })
+    // Nothing changed in B's view: not committed again at once…
+    expect(b.changed([target('9', 'active')], 5000)).toEqual([])
+    // …but once the claim is as old as the re-assertion interval, it is.
+    now += 5000
+    const again = b.changed([target('9', 'active')], 5000)
+    expect(again).toEqual([target('9', 'active')])
+    await b.commit(again)
+    expect(parseOwnerMetadata(stored!.metadata)).toEqual({ owner: 'B', state: 'active' })
+    expect(stored!.offset).toBe('9')
+    // Another rebalance gives partition 0 to C: it waits for B instead of starting at once.
+    const c = new Takeover({ admin: { committedOffsets: async () => new Map([[0, stored!]]) }, instanceId: 'C', handlerTimeoutMs: 20, graceMs: 10, pollIntervalMs: 5, logger: noopLogger })
+    expect(await c.whenFree('t', 0, new AbortController().signal)).toMatchObject({ waited: true, previousOwner: 'B' })
   })
 })

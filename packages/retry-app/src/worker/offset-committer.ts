@@ -33,13 +33,14 @@ export type CommitResult = { readonly kind: 'committed' } | { readonly kind: 'no
  * crashed and is being restarted): only its `COMMIT_OFFSETS` event says that the broker stored the offsets.
  */
 export class OffsetCommitter {
-  private readonly last = new Map<string, { offset: string; state: OwnerState }>()
+  private readonly last = new Map<string, { offset: string; state: OwnerState; at: number }>()
   private chain: Promise<unknown> = Promise.resolve()
 
   constructor(
     private readonly client: CommitClient,
     private readonly instanceId: string,
     private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** The offset this worker committed last for the partition (since it was assigned here). */
@@ -47,12 +48,17 @@ export class OffsetCommitter {
     return this.last.get(topicPartitionKey(topic, partition))?.offset
   }
 
-  /** The targets whose offset or state differ from what was committed last. */
-  changed(targets: Iterable<CommitTarget>): CommitTarget[] {
+  /**
+   * The targets whose offset or state differ from what was committed last, and (`reassertAfterMs`) the ones
+   * committed longer ago than that: the holder re-asserts its `active` claim, because a late `released`
+   * commit of a previous owner may have overwritten it (see {@link Takeover}).
+   */
+  changed(targets: Iterable<CommitTarget>, reassertAfterMs = Number.POSITIVE_INFINITY): CommitTarget[] {
     const out: CommitTarget[] = []
+    const now = this.now()
     for (const target of targets) {
       const last = this.last.get(topicPartitionKey(target.topic, target.partition))
-      if (last?.offset !== target.offset || last.state !== target.state) out.push(target)
+      if (last?.offset !== target.offset || last.state !== target.state || now - last.at >= reassertAfterMs) out.push(target)
     }
     return out
   }
@@ -90,7 +96,8 @@ export class OffsetCommitter {
       stopListening()
     }
     if (!stored) return { kind: 'not-running' }
-    for (const { topic, partition, offset, state } of targets) this.last.set(topicPartitionKey(topic, partition), { offset, state })
+    const at = this.now()
+    for (const { topic, partition, offset, state } of targets) this.last.set(topicPartitionKey(topic, partition), { offset, state, at })
     return { kind: 'committed' }
   }
 }

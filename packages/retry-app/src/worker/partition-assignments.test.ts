@@ -4,6 +4,7 @@ import { noopLogger, type TopicPartition } from '@detour/core'
 import { RetryMetrics } from '../metrics/retry-metrics.js'
 import { retryMessage, unitTopics } from '../test-support/entries.js'
 import type { CommitResult, CommitTarget } from './offset-committer.js'
+import { formatOwnerMetadata } from './owner-metadata.js'
 import { PartitionAssignments, type AssignmentsContext } from './partition-assignments.js'
 import type { PartitionScheduler } from './partition-scheduler.js'
 import type { RetryEntry } from './retry-entry.js'
@@ -22,7 +23,7 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => voi
 
 const tick = (ms = 5): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-function setup(options: { handlerTimeoutMs?: number } = {}) {
+function setup(options: { handlerTimeoutMs?: number; metadata?: () => string | null } = {}) {
   const log: string[] = []
   const commits: CommitTarget[][] = []
   const takeovers = new Map<number, { promise: Promise<TakeoverResult>; resolve: (result: TakeoverResult) => void }>()
@@ -35,6 +36,7 @@ function setup(options: { handlerTimeoutMs?: number } = {}) {
   const context: AssignmentsContext = {
     topicsByRetryTopic: new Map([[retry, unitTopics]]),
     groupId: 'app',
+    instanceId: 'me',
     handlerTimeoutMs: options.handlerTimeoutMs ?? 200,
     commitIntervalMs: 10,
     signals: {},
@@ -61,7 +63,7 @@ function setup(options: { handlerTimeoutMs?: number } = {}) {
     },
     committedOffsets: async () => {
       log.push('read committed')
-      return new Map([[0, { offset: '0', metadata: null }]])
+      return new Map([[0, { offset: '0', metadata: options.metadata?.() ?? null }]])
     },
     retention: { checkAssigned: async () => {}, forget: () => {} },
     resolution: {
@@ -186,5 +188,126 @@ describe('PartitionAssignments', () => {
     expect(takeovers.has(0)).toBe(true)
     // The old hand-over did not release (or forget) what the new assignment owns.
     expect(log.filter((l) => l.includes('released') || l.startsWith('forget'))).toEqual([])
+  })
+
+  it('F2: a partition assigned back waits for its old handlers however long past handlerTimeoutMs they run', async () => {
+    const { assignments, takeovers, started } = setup({ handlerTimeoutMs: 30 })
+    assignments.onJoin({ [retry]: [0] })
+    await tick()
+    takeovers.get(0)!.resolve(free)
+    assignments.accept(retry, 0, [retryMessage('0', 'k', { sourceOffset: '10' })])
+    await tick()
+    // The handler of k@10 ignores its abort signal (or its side effect takes longer than handlerTimeoutMs).
+    const oldHandler = deferred()
+    const old = started[0]!.scheduler
+    old.work.track(oldHandler.promise)
+    takeovers.delete(0)
+    assignments.onJoin({}) // revoked…
+    assignments.onJoin({ [retry]: [0] }) // …and assigned back in the next generation
+    await tick(120)
+    // Four times handlerTimeoutMs later: no takeover, so no record of the partition may start.
+    expect(takeovers.has(0)).toBe(false)
+    assignments.accept(retry, 0, [retryMessage('0', 'k', { sourceOffset: '10' }), retryMessage('1', 'k', { sourceOffset: '11' })])
+    const fresh = started.filter((s) => s.scheduler !== old)
+    let passed = false
+    void fresh[0]!.entry.barrier!.then(() => (passed = true))
+    await tick(20)
+    expect(passed).toBe(false)
+    oldHandler.resolve()
+    await tick(20)
+    takeovers.get(0)!.resolve(free)
+    await tick()
+    expect(passed).toBe(true)
+    expect(old.work.size).toBe(0)
+  })
+
+  it('F2: the wait for the old handlers ends (aborted) when the new assignment is revoked too', async () => {
+    const { assignments, takeovers, started } = setup({ handlerTimeoutMs: 30 })
+    assignments.onJoin({ [retry]: [0] })
+    await tick()
+    takeovers.get(0)!.resolve(free)
+    assignments.accept(retry, 0, [retryMessage('0', 'k')])
+    await tick()
+    started[0]!.scheduler.work.track(new Promise(() => {}))
+    assignments.onJoin({})
+    assignments.onJoin({ [retry]: [0] })
+    const second = assignments.get(retry, 0)!
+    assignments.onJoin({})
+    await expect(second.takenOver).rejects.toThrow(/Aborted/)
+  })
+
+  it('F1: a regained membership takes a kept partition over again: old work stopped, then takeover, claim and barrier before any attempt', async () => {
+    const { assignments, log, takeovers, started } = setup()
+    assignments.onJoin({ [retry]: [0] })
+    await tick()
+    takeovers.get(0)!.resolve(free)
+    assignments.accept(retry, 0, [retryMessage('0', 'k', { sourceOffset: '10' }), retryMessage('1', 'k', { sourceOffset: '11' })])
+    await started[0]!.entry.barrier
+    const before = assignments.get(retry, 0)!.scheduler
+    expect(log.filter((l) => l.startsWith('takeover') || l.startsWith('barrier') || l.includes(':active'))).toEqual(['takeover 0', 'commit 0@0:active', 'barrier 0'])
+
+    // kafkajs crashed (it leaves the group before it restarts the consumer): the work stops at once.
+    expect(assignments.lose()).toEqual([{ topic: retry, partition: 0 }])
+    expect(before.signals.soft.aborted).toBe(true)
+    expect(before.signals.attempts.aborted).toBe(true)
+    expect(assignments.accept(retry, 0, [retryMessage('2', 'k')])).toBe(0)
+    // kafkajs restarted it under a new member id and got partition 0 back: a new assignment, not a kept one.
+    takeovers.delete(0)
+    expect(assignments.onJoin({ [retry]: [0] }, { regained: true })).toEqual({ assigned: [{ topic: retry, partition: 0 }], revoked: [{ topic: retry, partition: 0 }] })
+    const after = assignments.get(retry, 0)!
+    expect(after.scheduler).not.toBe(before)
+    expect(after).toMatchObject({ phase: 'waiting', claimed: false })
+    await tick(20)
+    // kafkajs refetches from the committed offset: k@10 waits for the takeover (the other member's release), a new claim and a new barrier.
+    assignments.accept(retry, 0, [retryMessage('0', 'k', { sourceOffset: '10' }), retryMessage('1', 'k', { sourceOffset: '11' })])
+    const fresh = started.filter((s) => s.scheduler === after.scheduler)
+    expect(fresh.map((s) => s.entry.offset)).toEqual(['0'])
+    let passed = false
+    void fresh[0]!.entry.barrier!.then(() => (passed = true))
+    await tick(20)
+    expect(passed).toBe(false)
+    expect(takeovers.has(0)).toBe(true)
+    takeovers.get(0)!.resolve(free)
+    await tick()
+    expect(passed).toBe(true)
+    expect(log.filter((l) => l.startsWith('takeover') || l.startsWith('barrier') || l.includes(':active'))).toEqual([
+      'takeover 0',
+      'commit 0@0:active',
+      'barrier 0',
+      'takeover 0',
+      'commit 0@0:active',
+      'barrier 0',
+    ])
+  })
+
+  it('F1: a join that does not regain the membership keeps its partitions as they are', async () => {
+    const { assignments, takeovers } = setup()
+    assignments.onJoin({ [retry]: [0] })
+    await tick()
+    takeovers.get(0)!.resolve(free)
+    const before = assignments.get(retry, 0)!.scheduler
+    expect(assignments.onJoin({ [retry]: [0] })).toEqual({ assigned: [], revoked: [] })
+    expect(assignments.get(retry, 0)!.scheduler).toBe(before)
+    expect(before.signals.soft.aborted).toBe(false)
+  })
+
+  it('F3: does not release a revoked partition that its new owner has claimed already (the release would overwrite the claim)', async () => {
+    let metadata: string | null = formatOwnerMetadata('me', 'active')
+    const { assignments, takeovers, started, released, commits, background } = setup({ metadata: () => metadata })
+    assignments.onJoin({ [retry]: [0] })
+    await tick()
+    takeovers.get(0)!.resolve(free)
+    assignments.accept(retry, 0, [retryMessage('0', 'a')])
+    await tick()
+    const running = deferred()
+    started[0]!.scheduler.work.track(running.promise)
+    assignments.onJoin({})
+    // The new owner gave up waiting and claimed the partition before this instance's handlers settled.
+    metadata = formatOwnerMetadata('new-owner', 'active')
+    started[0]!.scheduler.resolve(started[0]!.entry)
+    running.resolve()
+    await background.idle(1000)
+    expect(released).toEqual([])
+    expect(commits.filter((c) => c[0]!.state === 'released')).toEqual([])
   })
 })

@@ -1,9 +1,10 @@
 import type { IMemberAssignment, KafkaMessage } from 'kafkajs'
 import { parseTopicPartitionKey, topicPartitionKey, type DetourTopics, type LogFields, type Logger, type TopicPartition } from '@detour/core'
 import type { RetryMetrics } from '../metrics/retry-metrics.js'
-import { sleep } from './abort.js'
+import { WorkAbortedError, sleep } from './abort.js'
 import type { FetchControl } from './buffer-gate.js'
 import type { CommitResult, CommitTarget } from './offset-committer.js'
+import { parseOwnerMetadata } from './owner-metadata.js'
 import { PartitionScheduler, type PartitionSignals } from './partition-scheduler.js'
 import { createRetryEntry, type RetryEntry } from './retry-entry.js'
 import type { TakeoverResult } from './takeover.js'
@@ -31,6 +32,8 @@ export interface AssignmentsContext {
   readonly topicsByRetryTopic: ReadonlyMap<string, DetourTopics>
   /** The main app's group (retry records of another group are malformed). */
   readonly groupId: string
+  /** This worker instance (as named in the owner metadata of its commits). */
+  readonly instanceId: string
   readonly handlerTimeoutMs: number
   /** Delay between two attempts to claim a partition. */
   readonly commitIntervalMs: number
@@ -74,6 +77,15 @@ export interface AssignmentsContext {
  *   stop (their `signal`), and once they settled (at most `handlerTimeoutMs`) `state=released` is
  *   committed (best effort), so that the new owner starts at once. What they still finish counts: a
  *   success gets its tombstone, which the new owner's barrier sees.
+ * - **Lost membership** ({@link lose}: a crash, the heartbeat lease ran out). Every partition's work stops as
+ *   at a revocation, but the partitions stay here until the next join. A join that regains the membership
+ *   (a crash's restart, a new member id, a heartbeat after the lease) treats every partition it keeps as a
+ *   new assignment: the old work is handed over, and the partition goes through the takeover (the committed
+ *   metadata's owner), a new claim and a new barrier before any attempt — another member may have owned it
+ *   and processed its records meanwhile.
+ * - **Assigned back** while the old work of the partition still runs here: the new scheduler starts only
+ *   once every old handler has returned (however long that takes: two runs of one group never overlap in
+ *   one process), or the new assignment is itself revoked.
  */
 export class PartitionAssignments {
   private readonly assigned = new Map<string, AssignedPartition>()
@@ -105,23 +117,22 @@ export class PartitionAssignments {
    * A group join: revokes what is no longer assigned (first), assigns what is new. Returns both, for the
    * `rebalanced` event.
    */
-  onJoin(memberAssignment: IMemberAssignment): { assigned: TopicPartition[]; revoked: TopicPartition[] } {
+  onJoin(memberAssignment: IMemberAssignment, info: { readonly regained: boolean } = { regained: false }): { assigned: TopicPartition[]; revoked: TopicPartition[] } {
     const next = new Set<string>()
-    const assigned: TopicPartition[] = []
     for (const [topic, partitions] of Object.entries(memberAssignment)) {
       if (!this.context.topicsByRetryTopic.has(topic)) continue
-      for (const partition of partitions) {
-        const key = topicPartitionKey(topic, partition)
-        next.add(key)
-        if (!this.assigned.has(key)) assigned.push({ topic, partition })
-      }
+      for (const partition of partitions) next.add(topicPartitionKey(topic, partition))
     }
     const revoked: TopicPartition[] = []
     for (const [key, run] of [...this.assigned]) {
-      if (next.has(key)) continue
+      // A regained membership keeps nothing: a kept partition is revoked here and assigned again below.
+      if (next.has(key) && !info.regained) continue
       revoked.push(parseTopicPartitionKey(key))
-      this.revoke(run)
+      // Kept through a regained membership: its buffer pause stays (the new run's records count against the same bound).
+      this.revoke(run, { keepPause: next.has(key) })
     }
+    const assigned: TopicPartition[] = []
+    for (const key of next) if (!this.assigned.has(key)) assigned.push(parseTopicPartitionKey(key))
     if (assigned.length > 0) {
       try {
         this.context.fetch.pause(assigned)
@@ -153,6 +164,23 @@ export class PartitionAssignments {
     return added
   }
 
+  /**
+   * The membership is lost (a crash, the heartbeat lease ran out): the partitions may be someone else's
+   * already. No new record, no new attempt; running handlers are asked to stop. What they still finish is
+   * resolved (its tombstone written), so a stop can still commit it. The next join decides what happens to
+   * them (see the class comment). Returns the partitions whose work was stopped.
+   */
+  lose(): TopicPartition[] {
+    const stopped: TopicPartition[] = []
+    for (const run of this.assigned.values()) {
+      if (run.scheduler.phase !== 'active') continue
+      run.scheduler.revoke()
+      this.context.held.removePartition(run.scheduler)
+      stopped.push({ topic: run.scheduler.topic, partition: run.scheduler.partition })
+    }
+    return stopped
+  }
+
   /** Stops every partition (the worker stopped): queued work is abandoned. */
   dropAll(): void {
     for (const key of [...this.assigned.keys()]) this.drop(this.assigned, key)
@@ -163,10 +191,10 @@ export class PartitionAssignments {
     const topics = this.context.topicsByRetryTopic.get(topic)
     if (!topics) return
     const key = topicPartitionKey(topic, partition)
-    // Assigned back before its hand-over finished: the handlers still running there settle first.
-    const previous = this.revoking.get(key)
-    const settled = previous ? previous.scheduler.work.idle(this.context.handlerTimeoutMs) : Promise.resolve(0)
     const scheduler = new PartitionScheduler(topic, partition, { start: (entry, s) => this.context.start(entry, s) }, this.context.signals)
+    // Assigned back before the old work of the partition ended here: every old handler returns first.
+    const previous = this.revoking.get(key)
+    const settled = previous ? this.settled(previous, scheduler.signals.soft) : Promise.resolve()
     const inspected = this.inspect(key, topic, topics.source, partition)
     const takenOver = Promise.all([settled, inspected])
       .then(() => this.context.takeover.whenFree(topic, partition, scheduler.signals.soft))
@@ -186,6 +214,25 @@ export class PartitionAssignments {
     takenOver.catch(() => undefined)
     const run: AssignedPartition = { key, scheduler, topics, takenOver, phase: 'waiting', claimed: false, claim: undefined }
     this.assigned.set(key, run)
+  }
+
+  /**
+   * Resolves once the old work of a partition assigned back here has ended, however long it takes (a
+   * warning every `handlerTimeoutMs`); rejects with a `WorkAbortedError` when `signal` aborts first.
+   */
+  private async settled(previous: AssignedPartition, signal: AbortSignal): Promise<void> {
+    const { scheduler } = previous
+    for (let round = 1; ; round++) {
+      const running = await scheduler.work.idle(this.context.handlerTimeoutMs, signal)
+      if (signal.aborted) throw new WorkAbortedError()
+      if (running === 0) return
+      this.context.logger.warn('A partition assigned back here waits for its old handlers to return before it starts again (strict order)', {
+        topic: scheduler.topic,
+        partition: scheduler.partition,
+        running,
+        waitedMs: round * this.context.handlerTimeoutMs,
+      })
+    }
   }
 
   /**
@@ -263,13 +310,13 @@ export class PartitionAssignments {
     }
   }
 
-  private revoke(run: AssignedPartition): void {
+  private revoke(run: AssignedPartition, options: { readonly keepPause?: boolean } = {}): void {
     const { key, scheduler } = run
     this.assigned.delete(key)
     this.revoking.set(key, run)
     scheduler.revoke()
     this.context.held.removePartition(scheduler)
-    this.context.buffer.forget(scheduler.topic, scheduler.partition)
+    if (!options.keepPause) this.context.buffer.forget(scheduler.topic, scheduler.partition)
     const handOver = (async () => {
       const running = await scheduler.work.idle(this.context.handlerTimeoutMs)
       const offset = scheduler.commitOffset()
@@ -291,6 +338,8 @@ export class PartitionAssignments {
   /**
    * Commits `state=released` for a revoked partition whose handlers all settled (`running` = 0), so that its
    * new owner starts at once. Otherwise nothing is committed: the new owner waits for its own timeout.
+   * Nor when the committed metadata names another owner already (or cannot be read): the new owner gave up
+   * waiting and claimed the partition, and a release now would overwrite its claim (see `Takeover`).
    */
   private async release(topic: string, partition: number, offset: string, running: number): Promise<void> {
     const { metrics, logger } = this.context
@@ -301,6 +350,19 @@ export class PartitionAssignments {
         partition,
         running,
       })
+      return
+    }
+    let owner: string | undefined
+    try {
+      owner = parseOwnerMetadata((await this.context.committedOffsets(topic)).get(partition)?.metadata)?.owner
+    } catch (error) {
+      metrics.partitionReleases.inc({ outcome: 'unsettled' })
+      logger.warn('Cannot read the committed metadata of a revoked partition; not releasing it (the new owner waits for its own timeout)', { topic, partition, error })
+      return
+    }
+    if (owner !== undefined && owner !== this.context.instanceId) {
+      metrics.partitionReleases.inc({ outcome: 'superseded' })
+      logger.info('A revoked partition is claimed by its new owner already; not releasing it (a release would overwrite that claim)', { topic, partition, newOwner: owner })
       return
     }
     const target: CommitTarget = { topic, partition, offset, state: 'released' }
@@ -326,7 +388,8 @@ export class PartitionAssignments {
     const { scheduler } = run
     const left = scheduler.drop().length
     this.context.held.removePartition(scheduler)
-    this.context.buffer.forget(scheduler.topic, scheduler.partition)
+    // Assigned back meanwhile: the pause (if any) is the new assignment's.
+    if (!this.assigned.has(key)) this.context.buffer.forget(scheduler.topic, scheduler.partition)
     this.context.buffer.removed(left)
   }
 }

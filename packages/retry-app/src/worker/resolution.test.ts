@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { DetourTimeoutError, GroupStore, groupKeyToStoreKey, noopLogger, type WaitOptions } from '@detour/core'
 import { retryEntry } from '../test-support/entries.js'
+import { WorkAbortedError, isAbortError } from './abort.js'
 import { Resolution, type ResolutionFollower } from './resolution.js'
 
 /** A follower whose waits the test controls. */
@@ -106,5 +107,24 @@ describe('Resolution', () => {
     const aborted = new AbortController()
     aborted.abort()
     await expect(resolution.barrier('orders', 2, aborted.signal)).rejects.toThrow()
+  })
+
+  it('ends with a WorkAbortedError, not the write error, when revoked during a failing barrier write', async () => {
+    const follower = new FakeFollower()
+    const revoked = new AbortController()
+    const resolution = new Resolution({
+      follower,
+      store: new GroupStore(),
+      // The redirect partition's leader is down: the write fails after the partition was revoked.
+      writeBarrier: async () => {
+        revoked.abort()
+        throw new Error('KafkaJSNumberOfRetriesExceeded: Connection error')
+      },
+      logger: noopLogger,
+      retryDelayMs: () => 1,
+    })
+    const error: unknown = await resolution.barrier('orders', 0, revoked.signal).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(WorkAbortedError)
+    expect(isAbortError(error)).toBe(true)
   })
 })

@@ -1,5 +1,5 @@
 import { groupKeyToStoreKey, topicPartitionKey, type GroupStore, type Logger, type RetryEnvelope, type WaitOptions } from '@detour/core'
-import { isAbortError, sleep } from './abort.js'
+import { WorkAbortedError, isAbortError, sleep } from './abort.js'
 import type { ResolutionCheck } from './retry-processor.js'
 
 /** The part of core's `RedirectFollower` that durable resolution uses. */
@@ -70,7 +70,8 @@ export class Resolution implements ResolutionCheck {
    * Resolves once the follower has applied everything written to the redirect partition of
    * `sourceTopic`/`partition` before the call (see the class comment). Concurrent callers of one partition
    * share a barrier record; a caller arriving while one is being written waits for the next. A failed
-   * barrier (the write, the follower restarting) is tried again; only `signal` ends it (with an abort error).
+   * barrier (the write, the follower restarting) is tried again; only `signal` ends it, always with a
+   * `WorkAbortedError` (never the failure that happened to be in progress).
    */
   async barrier(sourceTopic: string, partition: number, signal: AbortSignal): Promise<void> {
     for (let attempt = 1; ; attempt++) {
@@ -79,7 +80,10 @@ export class Resolution implements ResolutionCheck {
         await this.options.follower.waitForPosition(sourceTopic, partition, offset + 1n, { signal, timeoutMs: this.options.barrierTimeoutMs ?? 30_000 })
         return
       } catch (error) {
-        if (signal.aborted || isAbortError(error)) throw error
+        // Revoked or stopping: whatever failed meanwhile (a write to a partition whose leader is down) is no
+        // longer this caller's problem, and must not be reported as if the record's group were stuck.
+        if (signal.aborted) throw new WorkAbortedError()
+        if (isAbortError(error)) throw error
         const delayMs = this.options.retryDelayMs?.(attempt) ?? Math.min(5000, 500 * 2 ** (attempt - 1))
         this.options.logger.warn('Waiting for the redirect follower failed; trying again (no attempt starts before it)', {
           topic: sourceTopic,

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import type { Message, RecordMetadata } from 'kafkajs'
 import { Registry } from 'prom-client'
-import { DetourTimeoutError, UnprocessableMessageError, headerString, noopLogger, type RetryEnvelope } from '@detour/core'
+import { DetourTimeoutError, GroupStore, UnprocessableMessageError, headerString, noopLogger, type RetryEnvelope } from '@detour/core'
 import { RetryMetrics } from '../metrics/retry-metrics.js'
 import { retryEntry } from '../test-support/entries.js'
 import { ConcurrencyLimiter } from './concurrency-limiter.js'
 import { HandOffWriter } from './hand-off-writer.js'
 import { PartitionScheduler } from './partition-scheduler.js'
+import { Resolution } from './resolution.js'
 import type { RetryEntry } from './retry-entry.js'
 import { RetryProcessor, type AttemptGate, type RetryProcessorSettings } from './retry-processor.js'
 import type { RetryHandlerPayload } from './retry-worker-options.js'
@@ -14,8 +15,11 @@ import type { RetryHandlerPayload } from './retry-worker-options.js'
 /** A producer that records what it sends and answers with increasing offsets. */
 class RecordingProducer {
   readonly sent: Array<{ topic: string; message: Message }> = []
+  /** Set by a test: each send waits for it. */
+  gate: Promise<void> | undefined
   private offset = 0
   async send(record: { topic: string; messages: Message[] }): Promise<RecordMetadata[]> {
+    if (this.gate) await this.gate
     for (const message of record.messages) this.sent.push({ topic: record.topic, message })
     return [{ topicName: record.topic, partition: 0, errorCode: 0, baseOffset: String(this.offset++) }]
   }
@@ -260,10 +264,63 @@ describe('RetryProcessor', () => {
   })
 
   it('release() writes the tombstone of a held entry and marks it resolved', async () => {
-    const { processor, producer, ids } = setup(async () => {})
+    const { processor, producer, ids, scheduler } = setup(async () => {})
     const entry = pendingEntry(ids, '9', null)
-    await processor.release(entry, new AbortController().signal)
+    await processor.release(entry, scheduler)
     expect(producer.tombstones()).toEqual([entry.envelope!.id])
     expect(ids.pending.size).toBe(0)
+  })
+
+  it('a revocation during a failing barrier ends the entry as stopped (no "group stuck" error for every buffered entry)', async () => {
+    const { processor, scheduler } = setup(async () => {})
+    const revoked = new AbortController()
+    const resolution = new Resolution({
+      follower: { running: true, start: async () => {}, stop: async () => {}, waitForPosition: async () => {}, position: () => 0n },
+      store: new GroupStore(),
+      writeBarrier: async () => {
+        revoked.abort()
+        throw new Error('KafkaJSNumberOfRetriesExceeded: Connection error')
+      },
+      logger: noopLogger,
+    })
+    const entry = retryEntry('0', 'k')
+    entry.barrier = resolution.barrier('orders', 0, revoked.signal)
+    const signals = { soft: revoked.signal, attempts: revoked.signal, hard: new AbortController().signal }
+    expect(await processor.process(entry, { signals, work: scheduler.work })).toEqual({ kind: 'stopped' })
+  })
+
+  it("F4: an operator's release is work of its partition: a revocation or a stop waits for its tombstone write", async () => {
+    const { processor, producer, ids, scheduler } = setup(async () => {})
+    const entry = pendingEntry(ids, '3', 'k')
+    let open: () => void = () => {}
+    producer.gate = new Promise<void>((resolve) => (open = resolve))
+    const release = processor.release(entry, scheduler)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    // The revocation's hand-over (and a stop) wait on scheduler.work: the release is in it.
+    expect(scheduler.work.size).toBe(1)
+    expect(await scheduler.work.idle(20)).toBe(1)
+    open()
+    await release
+    expect(await scheduler.work.idle(1000)).toBe(0)
+    expect(producer.tombstones()).toEqual([entry.envelope!.id])
+  })
+
+  it('F8: a handler that fails once a revocation aborted its signal ends as stopped: no classification, no dead letter, no tombstone', async () => {
+    let abort: () => void = () => {}
+    const { processor, producer, ids, scheduler } = setup(
+      ({ signal }) =>
+        new Promise<void>((_resolve, reject) => {
+          // Its downstream call rejects when the signal aborts; the error even looks unprocessable.
+          signal.addEventListener('abort', () => reject(new UnprocessableMessageError('request aborted')), { once: true })
+          abort = () => scheduler.revoke()
+        }),
+    )
+    const entry = pendingEntry(ids, '4', 'k')
+    const outcome = processor.process(entry, scheduler)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    abort()
+    expect(await outcome).toEqual({ kind: 'stopped' })
+    expect(producer.sent).toEqual([])
+    expect(ids.pending.has(entry.envelope!.id)).toBe(true)
   })
 })

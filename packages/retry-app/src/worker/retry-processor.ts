@@ -106,13 +106,21 @@ export class RetryProcessor {
     }
   }
 
-  /** Releases a held entry: writes its tombstone; the caller then resolves it. */
-  async release(entry: RetryEntry, signal: AbortSignal): Promise<void> {
+  /**
+   * Releases a held entry (an operator's release): writes its tombstone; the caller then resolves it. The
+   * write is work of the partition like any other (tracked in `context.work`): a revocation hands the
+   * partition over, and a stop commits, only once it has ended. Abandoned when `signals.hard` aborts.
+   */
+  async release(entry: RetryEntry, context: ProcessContext): Promise<void> {
     const envelope = entry.envelope
     if (!envelope) return
-    const offset = await this.tombstone(entry, envelope, signal)
-    this.parts.resolution.resolved(envelope, offset)
-    this.observeResolved(entry, envelope)
+    const work = (async () => {
+      const offset = await this.tombstone(entry, envelope, context.signals.hard)
+      this.parts.resolution.resolved(envelope, offset)
+      this.observeResolved(entry, envelope)
+    })()
+    context.work.track(work)
+    await work
   }
 
   private async attempt(entry: RetryEntry, envelope: RetryEnvelope, context: ProcessContext): Promise<ProcessOutcome> {
@@ -152,6 +160,13 @@ export class RetryProcessor {
       })
       context.work.track(settled)
       if (signals.hard.aborted) return { kind: 'stopped' }
+      // A handler that fails once it was asked to stop (revoked, stopping) most likely fails *because* of
+      // its aborted signal: not a failure of the record — nothing is classified, dead-lettered or counted;
+      // the record stays unresolved for its next owner. (A success still counts: its tombstone is written.)
+      if (result.outcome !== 'succeeded' && signals.attempts.aborted) {
+        logger.debug('Handler attempt ended after its signal was aborted (revoked or stopping); the record stays unresolved', this.fields(entry, envelope))
+        return { kind: 'stopped' }
+      }
       if (result.outcome === 'succeeded') {
         const offset = await this.tombstone(entry, envelope, signals.hard)
         resolution.resolved(envelope, offset)

@@ -116,6 +116,13 @@ export interface RetryWorkerOptions {
   /** How long `stop()` waits for in-flight handlers before abandoning them. @defaultValue 10000 */
   shutdownTimeoutMs?: number
   /**
+   * After the drain, how long the rest of `stop()` may take (the wait for a consumer kafkajs is restarting,
+   * the last commit, the disconnect): `stop()` always returns within `shutdownTimeoutMs` +
+   * min(1 s, `handlerTimeoutMs`) + `closeTimeoutMs`. Past it, in-flight work is aborted and the result says
+   * `clean: false, timedOut: true` (exit the process then). @defaultValue 5000
+   */
+  closeTimeoutMs?: number
+  /**
    * Longest handler attempt. Past it the attempt's `signal` aborts and the attempt counts as a transient
    * failure (`DetourTimeoutError`); the group's next attempt still waits until the handler has really
    * returned (a warning is logged every `handlerTimeoutMs` meanwhile): order comes first. Also bounds how
@@ -194,6 +201,7 @@ export const defaultOptions = {
   maxBufferedMessages: 10_000,
   commitIntervalMs: 500,
   shutdownTimeoutMs: 10_000,
+  closeTimeoutMs: 5000,
   handlerTimeoutMs: 30_000,
   purgeResolvedRecords: true,
   purgeIntervalMs: 60_000,
@@ -223,6 +231,7 @@ export interface ResolvedRetryWorkerSettings {
   readonly maxBufferedMessages: number
   readonly commitIntervalMs: number
   readonly shutdownTimeoutMs: number
+  readonly closeTimeoutMs: number
   readonly handlerTimeoutMs: number
   readonly purgeResolvedRecords: boolean
   readonly purgeIntervalMs: number
@@ -367,6 +376,7 @@ export function resolveSettings(settings: RetryWorkerSettings): ResolvedRetryWor
     maxBufferedMessages: integer('maxBufferedMessages', merged.maxBufferedMessages, 1),
     commitIntervalMs: integer('commitIntervalMs', merged.commitIntervalMs, 10),
     shutdownTimeoutMs: integer('shutdownTimeoutMs', merged.shutdownTimeoutMs, 0),
+    closeTimeoutMs: integer('closeTimeoutMs', merged.closeTimeoutMs, 0),
     handlerTimeoutMs: integer('handlerTimeoutMs', merged.handlerTimeoutMs, 1),
     purgeResolvedRecords: merged.purgeResolvedRecords,
     purgeIntervalMs: integer('purgeIntervalMs', merged.purgeIntervalMs, 0),

@@ -22,11 +22,11 @@ import {
   type TopicPartition,
 } from '@detour/core'
 import { RetryMetrics } from '../metrics/retry-metrics.js'
-import { isAbortError } from './abort.js'
+import { isAbortError, withinTime } from './abort.js'
 import { BufferGate } from './buffer-gate.js'
 import { CommitLoop } from './commit-loop.js'
 import { ConcurrencyLimiter } from './concurrency-limiter.js'
-import { ConsumerWatch } from './consumer-watch.js'
+import { ConsumerWatch, type JoinInfo } from './consumer-watch.js'
 import { HandOffWriter, type HandOffFailure } from './hand-off-writer.js'
 import { HeldGroups } from './held-groups.js'
 import { OffsetCommitter } from './offset-committer.js'
@@ -122,7 +122,17 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
       admin: o.kafka.admin(),
     }
     const admin = kafkaWorkerAdmin(this.clients.admin, o.workerGroupId)
-    this.watch = new ConsumerWatch(consumer, { onJoin: (assignment) => this.onGroupJoin(assignment), onCrash: (error, restart) => this.onCrash(error, restart) }, logger)
+    this.watch = new ConsumerWatch(
+      consumer,
+      {
+        onJoin: (assignment, info) => this.onGroupJoin(assignment, info),
+        onCrash: (error, restart) => this.onCrash(error, restart),
+        onLost: (reason) => this.onMembershipLost(reason),
+      },
+      logger,
+      // The heartbeat lease: no successful heartbeat for a session means the coordinator evicted this member.
+      { sessionTimeoutMs: o.consumerConfig.sessionTimeout },
+    )
     const store = new GroupStore()
     this.resolution = new Resolution({
       follower: new RedirectFollower({
@@ -183,6 +193,7 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
     this.assignments = new PartitionAssignments({
       topicsByRetryTopic: o.topicsByRetryTopic,
       groupId: o.groupId,
+      instanceId: this.instanceId,
       handlerTimeoutMs: o.handlerTimeoutMs,
       commitIntervalMs: o.commitIntervalMs,
       signals,
@@ -244,7 +255,7 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
 
   /** True once the consumer joined its group and consumes; false before, after a crash, and while stopping. */
   get ready(): boolean {
-    return this.currentState === 'running' && this.watch.joined && this.stopPromise === undefined
+    return this.currentState === 'running' && this.watch.joined && !this.watch.lost && this.stopPromise === undefined
   }
 
   /** The retry topics this worker consumes. */
@@ -268,7 +279,9 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
   /**
    * Stops fetching, lets in-flight handlers finish (up to `timeoutMs`, then aborts their signals and
    * abandons the rest), commits what is resolved — `state=released` for partitions whose handlers all
-   * settled — and disconnects. Idempotent: later calls return the first call's result.
+   * settled — and disconnects. Bounded: returns within `timeoutMs` + min(1 s, `handlerTimeoutMs`) +
+   * `closeTimeoutMs` whatever hangs (then `{ clean: false, timedOut: true }`). Idempotent: later calls
+   * return the first call's result.
    */
   stop(options: StopOptions = {}): Promise<StopResult> {
     this.stopPromise ??= this.doStop(options.timeoutMs ?? this.options.shutdownTimeoutMs)
@@ -290,7 +303,8 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
     if (!record) return { released: false, reason: 'not-found' }
     const { entry, scheduler, group } = record
     try {
-      await this.processor.release(entry, scheduler.signals.hard)
+      // Tracked as the partition's work: a revocation or a stop waits for the tombstone write.
+      await this.processor.release(entry, scheduler)
     } catch (error) {
       this.held.unclaim(id)
       if (isAbortError(error)) return { released: false, reason: 'aborted' }
@@ -398,6 +412,19 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
       this.logger.warn('Could not pause the retry consumer', { error })
     }
     const deadline = Date.now() + timeoutMs
+    // The whole stop is bounded: drain, grace, then closeTimeoutMs for the rest (see the option).
+    const closeBy = deadline + Math.min(1000, this.options.handlerTimeoutMs) + this.options.closeTimeoutMs
+    let timedOut = false
+    const bounded = async <T>(name: string, step: Promise<T>): Promise<T | undefined> => {
+      const outcome = await withinTime(step, closeBy - Date.now())
+      if (outcome.done) return outcome.value
+      timedOut = true
+      this.logger.warn(`Stop: ${name} did not end within the stop's bound; going on without it (exit the process)`, {
+        shutdownTimeoutMs: timeoutMs,
+        closeTimeoutMs: this.options.closeTimeoutMs,
+      })
+      return undefined
+    }
     let abandoned = await this.idle(timeoutMs)
     if (abandoned > 0) {
       // Handlers that listen to their signal stop now; a short grace lets them return, so their partition can be released.
@@ -406,16 +433,21 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
       if (abandoned > 0) this.logger.warn('Shutdown timeout: abandoning in-flight work (not committed; retried after a restart)', { abandoned, timeoutMs })
     }
     this.stopping.hard.abort()
-    await this.commits.stopped()
+    await bounded('the commit loop', this.commits.stopped())
     // Hand-overs of revoked partitions and purges in progress: bounded by what is left of the timeout.
-    await this.background.idle(Math.max(0, deadline - Date.now()))
-    if (!(await this.watch.awaitRestart(timeoutMs))) clean = false
-    if (!(await this.commits.final())) clean = false
-    if (!(await this.disconnectQuietly())) clean = false
+    await this.background.idle(Math.max(0, Math.min(deadline, closeBy) - Date.now()))
+    if (!(await bounded('the restarting consumer', this.watch.awaitRestart(Math.max(0, Math.min(timeoutMs, closeBy - Date.now())))))) clean = false
+    if (!(await bounded('the last commit', this.commits.final()))) clean = false
+    if (!(await bounded('the disconnect', this.disconnectQuietly()))) clean = false
+    if (timedOut) {
+      // Whatever still runs is abandoned (a handler that ignored its signal, a write): aborted, not committed.
+      this.stopping.attempts.abort()
+      abandoned = Math.max(abandoned, this.assignments.all().reduce((sum, { scheduler }) => sum + scheduler.work.size, 0))
+    }
     this.assignments.dropAll()
     this.watch.detach()
     this.currentState = 'stopped'
-    return this.finishStop({ clean: clean && abandoned === 0, abandoned })
+    return this.finishStop(timedOut ? { clean: false, abandoned, timedOut: true } : { clean: clean && abandoned === 0, abandoned })
   }
 
   /** Waits for the work of every partition; returns how much was still running at the timeout. */
@@ -464,11 +496,14 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
       .process(entry, scheduler)
       .then((outcome) => this.onOutcome(entry, scheduler, outcome))
       .catch((error: unknown) => {
-        this.reportError('Processing a retry record failed unexpectedly; its group is stuck until a restart', error, {
-          topic: entry.retryTopic,
-          partition: entry.retryPartition,
-          offset: entry.offset,
-        })
+        const fields = { topic: entry.retryTopic, partition: entry.retryPartition, offset: entry.offset }
+        // Revoked or stopping: whatever failed meanwhile is the end of this partition's work here, not a
+        // failure to report (one per buffered entry would flood the error listeners at each revocation).
+        if (isAbortError(error) || scheduler.signals.soft.aborted) {
+          this.logger.debug('Work on a retry record ended with its partition (revoked or stopping)', { ...fields, error })
+          return
+        }
+        this.reportError('Processing a retry record failed unexpectedly; its group is stuck until a restart', error, fields)
       })
     scheduler.work.track(work)
   }
@@ -510,12 +545,16 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
     ])
   }
 
-  private onGroupJoin(memberAssignment: IMemberAssignment): void {
+  private onGroupJoin(memberAssignment: IMemberAssignment, info: JoinInfo): void {
     if (this.currentState === 'stopped') {
       this.logger.warn('The retry consumer joined its group after the worker stopped (kafkajs finished a restart late); exit the process to leave the group')
       return
     }
-    const { assigned, revoked } = this.assignments.onJoin(memberAssignment)
+    // A regained membership takes every kept partition over again (takeover, claim, barrier). Not while
+    // stopping: no attempt starts any more, and the stop's last commit covers what the old work resolved.
+    const regained = info.regained && !this.stopping.soft.signal.aborted
+    if (regained) this.logger.warn('The retry consumer regained its group membership; every partition it keeps is taken over again')
+    const { assigned, revoked } = this.assignments.onJoin(memberAssignment, { regained })
     // kafkajs skips commits while its runner restarts: commit the kept partitions again in the new generation.
     this.commits.forgetCommitted()
     this.buffer.reapply()
@@ -529,6 +568,13 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
     this.logger.info('Retry consumer joined its group', { assigned, revoked, partitions: this.assignments.size })
     this.emit('rebalanced', { assigned, revoked })
     this.announceReady()
+  }
+
+  /** The membership is lost (a crash, the heartbeat lease ran out): the partitions' work stops at once. */
+  private onMembershipLost(reason: 'crash' | 'heartbeat-lease'): void {
+    this.readyAnnounced = false
+    const stopped = this.assignments.lose()
+    if (stopped.length > 0) this.logger.warn('Group membership lost; the work of every assigned partition stops until the group is joined again', { reason, partitions: stopped })
   }
 
   private onCrash(error: Error, restart: boolean): void {

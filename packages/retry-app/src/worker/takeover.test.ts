@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { noopLogger } from '@detour/core'
+import { WorkAbortedError } from './abort.js'
 import { formatOwnerMetadata } from './owner-metadata.js'
 import { Takeover } from './takeover.js'
 import type { CommittedOffset } from './worker-admin.js'
@@ -71,5 +72,43 @@ describe('Takeover', () => {
     const waiting = takeover(admin, 5000).whenFree('t', 0, revoked.signal)
     revoked.abort()
     await expect(waiting).rejects.toThrow()
+  })
+
+  it('ends with a WorkAbortedError, not the read error, when revoked during a failing read', async () => {
+    const revoked = new AbortController()
+    const admin = {
+      committedOffsets: async (): Promise<Map<number, CommittedOffset>> => {
+        revoked.abort()
+        throw new Error('KafkaJSNumberOfRetriesExceeded: coordinator not available')
+      },
+    }
+    const error: unknown = await new Takeover({ admin, instanceId: 'me', handlerTimeoutMs: 200, logger: noopLogger }).whenFree('t', 0, revoked.signal).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(WorkAbortedError)
+  })
+
+  it("F3: a late release by an older owner does not free a partition another owner claimed; that owner's release does", async () => {
+    const admin = new CommittedOffsets()
+    // B claimed the partition (after A's revocation timed out) and went on to offset 9.
+    admin.value = { offset: '9', metadata: formatOwnerMetadata('B', 'active') }
+    const waiting = takeover(admin, 300).whenFree('t', 0, signal)
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    // A's release lands now (retried by kafkajs, delayed by a coordinator move): it overwrites B's claim.
+    admin.value = { offset: '5', metadata: formatOwnerMetadata('A', 'released') }
+    let done = false
+    void waiting.then(() => (done = true))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(done).toBe(false)
+    // B's handlers settled: its own release frees the partition.
+    admin.value = { offset: '9', metadata: formatOwnerMetadata('B', 'released') }
+    expect(await waiting).toMatchObject({ waited: true, outcome: 'released', previousOwner: 'B', committed: { offset: '9' } })
+  })
+
+  it('F3: a late release by an older owner that B never follows with its own ends in the timeout, not at once', async () => {
+    const admin = new CommittedOffsets()
+    admin.value = { offset: '9', metadata: formatOwnerMetadata('B', 'active') }
+    const waiting = takeover(admin, 100).whenFree('t', 0, signal)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    admin.value = { offset: '5', metadata: formatOwnerMetadata('A', 'released') }
+    expect(await waiting).toMatchObject({ waited: true, outcome: 'timeout', previousOwner: 'B' })
   })
 })

@@ -1,5 +1,5 @@
 import type { Logger } from '@detour/core'
-import { isAbortError, sleep } from './abort.js'
+import { WorkAbortedError, isAbortError, sleep } from './abort.js'
 import { parseOwnerMetadata } from './owner-metadata.js'
 import type { CommittedOffset, WorkerAdmin } from './worker-admin.js'
 
@@ -38,6 +38,17 @@ export type TakeoverResult =
  *
  * A regressed commit (the old owner committing a lower offset after the new owner went on) is harmless:
  * durable resolution skips every record whose id was resolved already.
+ *
+ * **Late releases.** The committed metadata is last-writer-wins, and the broker does not check who owns a
+ * partition: a previous owner's `released` commit can land after the next owner claimed the partition (the
+ * next owner gave up waiting, and the release was retried by kafkajs or delayed by a coordinator move).
+ * Three rules keep such a write from letting a third instance start while the claiming owner still works:
+ * - an owner commits `released` only if the committed metadata still names it (the hand-over reads it
+ *   first): once another owner claimed the partition, its release would overwrite that claim;
+ * - the holder re-commits its `active` claim periodically even when its offset did not change (the commit
+ *   loop's re-assertion), so an overwritten claim is restored within that interval;
+ * - here, a `released` counts only when it is by the owner this wait saw `active` (or when no active owner
+ *   was seen): a release by anyone else is a stale write, and the wait goes on for the owner it saw.
  */
 export class Takeover {
   private readonly graceMs: number
@@ -50,27 +61,41 @@ export class Takeover {
     this.now = options.now ?? Date.now
   }
 
-  /** Resolves when the partition may start here; rejects with an abort error when `signal` aborts (revoked, stopping). */
+  /** Resolves when the partition may start here; rejects with a `WorkAbortedError` when `signal` aborts (revoked, stopping). */
   async whenFree(topic: string, partition: number, signal: AbortSignal): Promise<TakeoverResult> {
     const started = this.now()
     const deadline = started + this.options.handlerTimeoutMs + this.graceMs
     let previousOwner: string | undefined
     let committed: CommittedOffset | undefined
+    let staleReleaseLogged = false
     for (;;) {
       let readable = true
       try {
         committed = (await this.options.admin.committedOffsets(topic)).get(partition)
       } catch (error) {
-        if (isAbortError(error) || signal.aborted) throw error
+        // Revoked or stopping: a `WorkAbortedError`, not the read error that happened to be in progress.
+        if (signal.aborted) throw new WorkAbortedError()
+        if (isAbortError(error)) throw error
         readable = false
         this.options.logger.warn('Cannot read the committed offset metadata of a newly assigned partition; trying again', { topic, partition, error })
       }
       if (readable) {
         const owner = committed === undefined || committed.offset === '-1' ? undefined : parseOwnerMetadata(committed.metadata)
-        const free = owner === undefined || owner.owner === this.options.instanceId || owner.state === 'released'
+        // A release by another owner than the one seen active is a late write of an older owner (see the class comment).
+        const released = owner?.state === 'released' && (previousOwner === undefined || owner.owner === previousOwner)
+        const free = owner === undefined || owner.owner === this.options.instanceId || released
+        if (owner?.state === 'released' && !released && !staleReleaseLogged) {
+          staleReleaseLogged = true
+          this.options.logger.info('Ignoring a release by an older owner of the partition; still waiting for the owner that claimed it', {
+            topic,
+            partition,
+            releasedBy: owner.owner,
+            previousOwner,
+          })
+        }
         if (free && previousOwner === undefined) return { waited: false, committed }
         if (free) return { waited: true, outcome: 'released', previousOwner: previousOwner ?? '(unknown)', waitedMs: this.now() - started, committed }
-        if (previousOwner === undefined) {
+        if (previousOwner === undefined && owner !== undefined) {
           previousOwner = owner.owner
           this.options.logger.info('Partition still active on its previous owner; waiting for it to release the partition before starting', {
             topic,

@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises'
+import { linkAbort } from './abort.js'
 
 /**
  * The background work of one owner (a partition, the worker): promises that never reject. `idle()` waits
@@ -25,13 +26,15 @@ export class WorkTracker {
   }
 
   /**
-   * Waits until nothing is running, work added meanwhile included, or `timeoutMs` passed. Returns how much
-   * was still running (0 when idle).
+   * Waits until nothing is running, work added meanwhile included, `timeoutMs` passed or `signal` aborted.
+   * Returns how much was still running (0 when idle).
    */
-  async idle(timeoutMs: number): Promise<number> {
+  async idle(timeoutMs: number, signal?: AbortSignal): Promise<number> {
     if (this.running.size === 0) return 0
+    if (signal?.aborted) return this.running.size
     const timeout = new AbortController()
-    const expired = delay(timeoutMs, 'timeout' as const, { signal: timeout.signal }).catch(() => 'cancelled' as const)
+    const unlink = signal ? linkAbort(signal, timeout) : () => {}
+    const expired = delay(timeoutMs, 'timeout' as const, { signal: timeout.signal }).catch(() => 'timeout' as const)
     try {
       while (this.running.size > 0) {
         const outcome = await Promise.race([Promise.allSettled([...this.running]), expired])
@@ -39,6 +42,7 @@ export class WorkTracker {
       }
       return 0
     } finally {
+      unlink()
       timeout.abort()
     }
   }

@@ -30,11 +30,12 @@ describe('randomised chaos', () => {
     const r = result.report
     console.log(
       `chaos summary: ${result.chaos.length} kills (${result.chaos.map((e) => `${(e.at / 1000).toFixed(1)}s ${e.signal} ${e.target}`).join(', ')}); ` +
-        `processed ${r.processed}/${r.expected}, duplicates ${r.duplicates}, order violations ${r.orderViolations}, lost ${r.lost}, pending ids ${r.pendingIds}, ` +
+        `processed ${r.processed}/${r.expected}, duplicates ${r.duplicates}, order violations ${r.firstProcessingViolations}, stale replays ${r.staleReplays}, lost ${r.lost}, pending ids ${r.pendingIds}, ` +
         `redirected ${JSON.stringify(r.redirected)}, dead-lettered ${JSON.stringify(r.deadLettered)}, elapsed ${(result.elapsedMs / 1000).toFixed(1)} s`,
     )
     expect(result.failures, describeResult(result)).toEqual([])
-    expect(r.orderViolations).toBe(0)
+    expect(r.firstProcessingViolations).toBe(0)
+    expect(r.staleReplays).toBe(0)
     expect(r.lost).toBe(0)
     expect(r.pendingIds).toBe(0)
     expect(result.storePendingIds).toBe(0)

@@ -1,4 +1,5 @@
-import type { Observations } from './observations.js'
+import type { Observations, OutputRecord } from './observations.js'
+import { findStaleReplays } from './stale-replays.js'
 import type { Workload } from './workload.js'
 
 /** What a run did, computed from the topics alone (never from the apps' own counters). */
@@ -12,11 +13,20 @@ export interface CheckReport {
   /** Output records beyond the first of their `key:seq` (at-least-once redeliveries). */
   readonly duplicates: number
   /**
-   * Per-key order violations: a message processed for the first time after a later message of its key
-   * was processed, or before an earlier message of its key was dead-lettered.
+   * First-processing order violations: a message resolved (processed or dead-lettered) for the first time
+   * after a later message of its key was, or processed before an earlier message of its key was
+   * dead-lettered.
    */
-  readonly orderViolations: number
-  readonly orderViolationSamples: readonly string[]
+  readonly firstProcessingViolations: number
+  readonly firstProcessingViolationSamples: readonly string[]
+  /**
+   * Stale replays: a message processed again (or processed after it was dead-lettered) once a later
+   * message m of its key had been processed, without every processed message between it and m being
+   * processed again after it (see `findStaleReplays`). A last-writer-wins handler ends in, or passes
+   * through, an old state: an order violation too. Replays that go forward in order are only duplicates.
+   */
+  readonly staleReplays: number
+  readonly staleReplaySamples: readonly string[]
   /** Non-poison messages neither processed nor dead-lettered. */
   readonly lost: number
   readonly lostSamples: readonly string[]
@@ -69,6 +79,7 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
   const run = workload.run
   // Outputs of this run in log order: all records of a key share a partition, so a key's records are in the order their writes were acknowledged.
   const firstOutput = new Map<string, { timestamp: number; offset: bigint; partition: number; by: string }>()
+  const outputsByKey = new Map<string, OutputRecord[]>()
   let duplicates = 0
   let unknownOutputs = observations.malformedOutputs
   const processedBy: Record<string, number> = {}
@@ -79,6 +90,9 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
       unknownOutputs++
       continue
     }
+    const ofKey = outputsByKey.get(out.key) ?? []
+    ofKey.push(out)
+    outputsByKey.set(out.key, ofKey)
     if (firstOutput.has(ref)) {
       duplicates++
       continue
@@ -154,6 +168,29 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
     }
   }
 
+  // Stale replays, per key in output-topic order (a key's outputs share a partition). A message's first
+  // output is judged above when it is also its first resolution; an output after its own dead letter is a
+  // replay here.
+  const stale: string[] = []
+  let staleCount = 0
+  const at = (out: OutputRecord): string => `${out.key}:${out.seq} (by ${out.by}, output p${out.partition}@${out.offset})`
+  for (const [key, outputs] of outputsByKey) {
+    const isReplay = (index: number): boolean => {
+      const out = outputs[index]!
+      const ref = `${key}:${out.seq}`
+      const first = firstOutput.get(ref)
+      if (first === undefined || first.partition !== out.partition || first.offset !== BigInt(out.offset)) return true
+      return resolution(first, firstDeadLetter.get(ref)) !== first
+    }
+    for (const replay of findStaleReplays(outputs, isReplay)) {
+      staleCount++
+      const out = outputs[replay.index]!
+      const latest = outputs[replay.latestIndex]!
+      const missing = replay.notReplayed.slice(0, 5).map((seq) => `${key}:${seq}`).join(', ') + (replay.notReplayed.length > 5 ? ` and ${replay.notReplayed.length - 5} more` : '')
+      pushSample(stale, `${at(out)} replayed after ${at(latest)}; not processed again after it: ${missing}`)
+    }
+  }
+
   // Dead letters naming neither a message of this run (by value) nor an id of the source topic read:
   // on a topic of this run only, they are unexplained.
   for (const dl of observations.unattributedDeadLetters()) {
@@ -198,8 +235,10 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
     expected,
     processed: [...firstOutput.keys()].filter((ref) => !workload.byRef.get(ref)?.poison).length,
     duplicates,
-    orderViolations: violationCount,
-    orderViolationSamples: violations,
+    firstProcessingViolations: violationCount,
+    firstProcessingViolationSamples: violations,
+    staleReplays: staleCount,
+    staleReplaySamples: stale,
     lost: lostCount,
     lostSamples: lost,
     deadLettered,
@@ -221,7 +260,10 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
 /** The invariants a run must satisfy; each broken one as a sentence. Empty when the run is correct. */
 export function invariantFailures(report: CheckReport): string[] {
   const failures: string[] = []
-  if (report.orderViolations > 0) failures.push(`${report.orderViolations} per-key order violation(s): ${report.orderViolationSamples.join('; ')}`)
+  if (report.firstProcessingViolations > 0) {
+    failures.push(`${report.firstProcessingViolations} per-key order violation(s) at first processing: ${report.firstProcessingViolationSamples.join('; ')}`)
+  }
+  if (report.staleReplays > 0) failures.push(`${report.staleReplays} stale replay(s) (per-key order): ${report.staleReplaySamples.join('; ')}`)
   if (report.lost > 0) failures.push(`${report.lost} message(s) lost (neither processed nor dead-lettered): ${report.lostSamples.join(', ')}`)
   if (report.pendingIds > 0) failures.push(`${report.pendingIds} pending id(s) left on the redirect topic: ${report.pendingSamples.join(', ')}`)
   if (report.poison.missing.length > 0) failures.push(`${report.poison.missing.length} poison message(s) not dead-lettered as unprocessable: ${report.poison.missing.slice(0, SAMPLES).join(', ')}`)

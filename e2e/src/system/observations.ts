@@ -179,7 +179,6 @@ export class Observations {
     return out
   }
 
-  /** Applies a batch of one partition; returns how many records were new. */
   /**
    * The consumer passed `next` in a partition without a record to apply: transaction markers (commit/abort)
    * and aborted records occupy offsets but are never delivered (kafkajs reports them in END_BATCH_PROCESS).
@@ -189,6 +188,7 @@ export class Observations {
     if (next > (this.positions.get(slot) ?? 0n)) this.positions.set(slot, next)
   }
 
+  /** Applies a batch of one partition; returns how many records were new. */
   apply(topic: string, partition: number, messages: readonly KafkaMessage[]): number {
     const slot = `${topic}\u0000${partition}`
     let next = this.positions.get(slot) ?? 0n

@@ -494,7 +494,7 @@ export function describeResult(result: ScenarioResult): string {
   const r = result.report
   const lines = [
     `${result.name}: ${result.ok ? 'OK' : 'FAILED'} in ${(result.elapsedMs / 1000).toFixed(1)} s on ${result.broker}`,
-    `  produced ${result.produced}/${r.produced}, processed ${r.processed}/${r.expected}, duplicates ${r.duplicates}, order violations ${r.orderViolations}, lost ${r.lost}, pending ids ${r.pendingIds}`,
+    `  produced ${result.produced}/${r.produced}, processed ${r.processed}/${r.expected}, duplicates ${r.duplicates}, order violations ${r.firstProcessingViolations} at first processing + ${r.staleReplays} stale replays, lost ${r.lost}, pending ids ${r.pendingIds}`,
     `  redirected ${JSON.stringify(r.redirected)}, retried ${result.retried}, dead-lettered ${JSON.stringify(r.deadLettered)}, processed by ${JSON.stringify(r.processedBy)}`,
     `  processes: ${result.processes.map((p) => `${p.name}×${p.starts}`).join(', ')}${result.chaos.length > 0 ? `; chaos: ${result.chaos.length} kills` : ''}`,
     `  logs: ${result.logDir}`,

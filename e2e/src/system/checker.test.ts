@@ -178,6 +178,15 @@ describe('checkRun', () => {
     })
   })
 
+  it('measures the end-to-end delay of retried messages, from the source record to the first output', () => {
+    // Feed timestamps: source k0:1 1000, k0:2 1001, k0:3 1002; retry records 1003-1004; outputs 1005-1008.
+    const feed = new Feed().source(1).source(2).source(3).retry('src/0/1', 'failure').retry('src/0/2', 'ordering')
+    feed.output(1).output(2, 'worker').output(3, 'worker').output(2, 'worker')
+    const report = checkRun(oneKey(3), feed.obs)
+    expect(report.retriedDelay).toEqual({ count: 2, p50Ms: 5, p99Ms: 5, maxMs: 5, maxRef: 'k0:3' })
+    expect(checkRun(oneKey(1), new Feed().source(1).output(1).obs).retriedDelay).toBeUndefined()
+  })
+
   it('counts lost messages and poison that was processed or never dead-lettered', () => {
     const workload = oneKey(4, ['k0:3', 'k0:4'])
     const report = checkRun(workload, new Feed().output(1).output(4).obs)

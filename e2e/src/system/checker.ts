@@ -50,6 +50,21 @@ export interface CheckReport {
   readonly unknownOutputs: number
   /** First processing of each message, by who did it (`main-0`, `main-1`, `worker`). */
   readonly processedBy: Readonly<Record<string, number>>
+  /**
+   * End-to-end delay of the messages that went through the retry topic (their id has a retry record) and
+   * were processed: from the source record's timestamp (the producer's send) to the first output's (the
+   * handler's write). `undefined` when no retried message was processed.
+   */
+  readonly retriedDelay: RetriedDelay | undefined
+}
+
+export interface RetriedDelay {
+  readonly count: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly maxMs: number
+  /** The message with the longest delay (`key:seq`). */
+  readonly maxRef: string
 }
 
 const SAMPLES = 10
@@ -225,6 +240,23 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
     }
   }
 
+  // End-to-end delay of retried messages: source timestamp (the producer's send) → first output.
+  const delays: Array<{ ms: number; ref: string }> = []
+  const retriedRefs = new Set<string>()
+  for (const id of observations.retries.keys()) {
+    const ref = observations.refOfId(id)
+    if (ref !== undefined) retriedRefs.add(ref)
+  }
+  for (const ref of retriedRefs) {
+    const produced = observations.producedAt(ref)
+    const processed = firstOutput.get(ref)
+    if (produced !== undefined && processed !== undefined) delays.push({ ms: processed.timestamp - produced, ref })
+  }
+  delays.sort((a, b) => a.ms - b.ms)
+  const quantile = (q: number): number => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))]!.ms
+  const retriedDelay: RetriedDelay | undefined =
+    delays.length === 0 ? undefined : { count: delays.length, p50Ms: quantile(0.5), p99Ms: quantile(0.99), maxMs: delays[delays.length - 1]!.ms, maxRef: delays[delays.length - 1]!.ref }
+
   const pendingSamples: string[] = []
   for (const state of observations.redirects.values()) {
     if (state.pending) pushSample(pendingSamples, `${state.id} (group ${state.groupKey ?? '(keyless)'}, ${state.records} record(s), ${state.tombstones} tombstone(s))`)
@@ -254,6 +286,7 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
     unknownTombstones: observations.unknownTombstones,
     unknownOutputs,
     processedBy,
+    retriedDelay,
   }
 }
 

@@ -202,4 +202,6 @@ if (ok) {
 }
 console.log(`✗ the run failed (logs: ${result.logDir}):`)
 for (const failure of [...result.failures, ...floors]) console.log(`  - ${failure}`)
+const evidenceKeys = Object.keys(result.report.evidence)
+if (evidenceKeys.length > 0) console.log(`  every record of the key(s) whose order broke (${evidenceKeys.join(', ')}): "evidence" in ${summaryFile}`)
 process.exit(result.aborted ? 130 : 1)

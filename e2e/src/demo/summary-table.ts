@@ -141,6 +141,8 @@ export function summaryJson(result: ScenarioResult, run: { argv: readonly string
       lost: r.lostSamples,
       pending: r.pendingSamples,
     },
+    // Every record of the keys whose order broke (outputs with who/when/source id, dead letters, redirect and retry records).
+    evidence: r.evidence,
     logDir: result.logDir,
   }
 }

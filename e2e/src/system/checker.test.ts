@@ -123,6 +123,18 @@ describe('checkRun', () => {
       const report = run({ a: 3 }, [['a', 1], ['a', 2], ['a', 3], ['a', 2, 'worker']])
       expect(report).toMatchObject({ staleReplays: 1, firstProcessingViolations: 0, duplicates: 1 })
       expect(report.staleReplaySamples).toEqual(['a:2 (by worker, output p0@3) replayed after a:3 (by main-0, output p0@2); not processed again after it: a:3'])
+      // The evidence: every output of the key, in output-topic order, with who wrote it and when.
+      expect(Object.keys(report.evidence)).toEqual(['a'])
+      expect(report.evidence.a).toEqual([
+        expect.stringMatching(/^output p0@0: a:1 by main-0, source id \?, written 1970-/),
+        expect.stringMatching(/^output p0@1: a:2 by main-0,/),
+        expect.stringMatching(/^output p0@2: a:3 by main-0,/),
+        expect.stringMatching(/^output p0@3: a:2 by worker,/),
+      ])
+    })
+
+    it('gives no evidence when the order held', () => {
+      expect(run({ a: 2 }, [['a', 1], ['a', 2], ['a', 2]]).evidence).toEqual({})
     })
 
     it('counts a replay that goes forward in order as duplicates only', () => {

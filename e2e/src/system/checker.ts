@@ -56,6 +56,12 @@ export interface CheckReport {
    * handler's write). `undefined` when no retried message was processed.
    */
   readonly retriedDelay: RetriedDelay | undefined
+  /**
+   * The evidence of each broken order: for the keys of the first violations and stale replays (up to 10
+   * keys), every record the topics hold about the key, in order (see {@link keyHistory}). Empty when the
+   * order held.
+   */
+  readonly evidence: Readonly<Record<string, readonly string[]>>
 }
 
 export interface RetriedDelay {
@@ -151,6 +157,7 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
   // one's write was acknowledged, so an earlier message never has a later timestamp (strictly).
   const violations: string[] = []
   let violationCount = 0
+  const offendingKeys = new Set<string>()
   const byKey = new Map<string, number[]>()
   for (const message of workload.messages) {
     const seqs = byKey.get(message.key) ?? []
@@ -173,6 +180,7 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
       const afterByLog = event.offset !== undefined && lowestLaterOffset !== undefined && event.offset > lowestLaterOffset.offset
       if (afterByTime || afterByLog) {
         violationCount++
+        offendingKeys.add(key)
         const later = afterByLog ? lowestLaterOffset! : earliestLater!
         pushSample(violations, `${describe(ref, event)} resolved after ${describe(later.ref, later.event)}`)
       }
@@ -199,6 +207,7 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
     }
     for (const replay of findStaleReplays(outputs, isReplay)) {
       staleCount++
+      offendingKeys.add(key)
       const out = outputs[replay.index]!
       const latest = outputs[replay.latestIndex]!
       const missing = replay.notReplayed.slice(0, 5).map((seq) => `${key}:${seq}`).join(', ') + (replay.notReplayed.length > 5 ? ` and ${replay.notReplayed.length - 5} more` : '')
@@ -287,7 +296,40 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
     unknownOutputs,
     processedBy,
     retriedDelay,
+    evidence: Object.fromEntries([...offendingKeys].slice(0, SAMPLES).map((key) => [key, keyHistory(workload, observations, key)])),
   }
+}
+
+/**
+ * Every record the topics hold about one key of the run: its outputs in output-topic order (who processed
+ * what, from which source id, when), then its dead letters, redirect-topic and retry-topic records by id.
+ * Put beside the process logs (kills, assignments, fencing), this is what an order violation is judged on
+ * after the run, when the cluster is gone.
+ */
+export function keyHistory(workload: Workload, observations: Observations, key: string): string[] {
+  const iso = (ms: number): string => new Date(ms).toISOString()
+  const keyOf = (ref: string | undefined): string | undefined => (ref === undefined ? undefined : ref.slice(0, ref.lastIndexOf(':')))
+  const lines: string[] = []
+  for (const out of observations.outputs) {
+    if (out.run !== workload.run || out.key !== key) continue
+    lines.push(`output p${out.partition}@${out.offset}: ${key}:${out.seq} by ${out.by}, source id ${out.id ?? '?'}, written ${iso(out.timestamp)}`)
+  }
+  for (const dl of observations.deadLetters) {
+    const ref = observations.deadLetterRef(dl)
+    if (keyOf(ref) !== key) continue
+    lines.push(`dead letter p${dl.partition}@${dl.offset}: ${ref ?? '?'} (${dl.reason}) by ${dl.headers['detour-component'] ?? '?'}, source id ${dl.headers['detour-id'] ?? '?'}, written ${iso(dl.timestamp)}`)
+  }
+  for (const [id, state] of observations.redirects) {
+    const ref = observations.refOfId(id)
+    if (keyOf(ref) !== key) continue
+    lines.push(`redirect ${id} (${ref ?? '?'}): ${state.records} record(s), ${state.tombstones} tombstone(s), ${state.pending ? 'pending' : 'released'}`)
+  }
+  for (const [id, retry] of observations.retries) {
+    const ref = observations.refOfId(id)
+    if (keyOf(ref) !== key) continue
+    lines.push(`retry ${id} (${ref ?? '?'}): ${retry.records} record(s), reason ${retry.reason}`)
+  }
+  return lines
 }
 
 /** The invariants a run must satisfy; each broken one as a sentence. Empty when the run is correct. */

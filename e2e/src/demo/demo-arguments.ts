@@ -13,6 +13,9 @@ export const CI_PRESET: readonly string[] = [
   '--min-sigkills', '10',
   '--min-broker-kills', '2',
   '--broker-kill-interval', '15-30',
+  // About 110 s on a loaded 2-core machine: a run that is not resolved 5 min after production started
+  // fails (its unresolved messages counted) instead of holding CI for the default 15 min.
+  '--timeout-ms', '300000',
 ]
 
 /**

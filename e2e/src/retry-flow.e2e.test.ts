@@ -17,7 +17,8 @@ afterAll(async () => {
 /** Order, loss and leftover ids: asserted by every scenario. */
 function expectInvariants(result: ScenarioResult): void {
   expect(result.failures, describeResult(result)).toEqual([])
-  expect(result.report.orderViolations).toBe(0)
+  expect(result.report.firstProcessingViolations).toBe(0)
+  expect(result.report.staleReplays).toBe(0)
   expect(result.report.lost).toBe(0)
   expect(result.report.pendingIds).toBe(0)
   expect(result.storePendingIds).toBe(0)

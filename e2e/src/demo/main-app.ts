@@ -10,7 +10,7 @@
  * | `DETOUR_EACH_BATCH` | `true`: the handler runs through `detour.eachBatch` | false |
  * | `DETOUR_TOPICS` | source topics, comma-separated | required |
  * | `DETOUR_HANDLER` | module exporting `handler` (and optionally `classify`, `close`), relative to the cwd | required |
- * | `DETOUR_METRICS_PORT` / `DETOUR_METRICS_HOST` | HTTP server: `/metrics`, `/readyz`, `/healthz`, `/stats` | 9465 / 127.0.0.1 |
+ * | `DETOUR_METRICS_PORT` / `DETOUR_METRICS_HOST` | HTTP server: `/metrics` (Detour's and the process's: memory, event loop, GC), `/readyz`, `/healthz`, `/stats` | 9465 / 127.0.0.1 |
  * | `DETOUR_CREATE_TOPICS` | create missing Detour topics at start (`false`: only check them) | true |
  * | `DETOUR_SESSION_TIMEOUT_MS`, `DETOUR_HEARTBEAT_INTERVAL_MS`, `DETOUR_MAX_WAIT_TIME_MS` | consumer timing | 6000, 500, 100 |
  * | `DETOUR_METADATA_MAX_AGE_MS` | consumers' periodic metadata refresh | 300000 (kafkajs) |
@@ -27,6 +27,7 @@ import { createServer, type Server } from 'node:http'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Kafka, logLevel, type EachMessageHandler } from 'kafkajs'
+import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createJsonLogger, kafkajsLogCreator, type ErrorClassifier, type LogLevel } from '@detour/core'
 import { createDetour } from '@detour/main-app-sdk'
 
@@ -89,7 +90,11 @@ async function main(): Promise<void> {
   })
   const timing = { sessionTimeout, rebalanceTimeout: sessionTimeout, heartbeatInterval, maxWaitTimeInMs, metadataMaxAge }
   const consumer = kafka.consumer({ groupId, ...timing })
+  // Detour's metrics and the process's own (memory, event loop lag, GC), as the retry worker's CLI serves them.
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
   const detour = createDetour({
+    registry,
     kafka,
     consumer,
     groupId,

@@ -18,6 +18,8 @@ export function progressLine(p: Progress): string {
     `dead-lettered ${p.deadLettered}`,
     `pending ${p.pending}`,
     ...(p.restarts > 0 ? [`restarts ${p.restarts}`] : []),
+    ...(p.kills > 0 ? [`kills ${p.kills}`] : []),
+    ...(p.brokerKills > 0 ? [`broker kills ${p.brokerKills}${p.brokerDown === undefined ? '' : ` (broker ${p.brokerDown} down)`}`] : []),
   ].join(' | ')
 }
 

@@ -11,6 +11,12 @@ function oneKey(n: number, poison: string[] = []): Workload {
   return generateWorkload({ messages: n, keys: 1, seed: 1, run: 'r', poisonRefs: poison })
 }
 
+/** A workload with the given number of messages per key (`{ a: 3, b: 2 }`: a:1..3, b:1..2), produced key by key. */
+function keys(counts: Record<string, number>): Workload {
+  const messages = Object.entries(counts).flatMap(([key, n]) => Array.from({ length: n }, (_, i) => ({ run: 'r', key, seq: i + 1, ref: `${key}:${i + 1}` })))
+  return { run: 'r', seed: 1, keys: Object.keys(counts), messages, byRef: new Map(messages.map((m) => [m.ref, m])), transient: 0, poison: 0 }
+}
+
 class Feed {
   readonly obs: Observations
   private readonly offsets = new Map<string, number>()
@@ -69,29 +75,128 @@ describe('checkRun', () => {
   it('accepts an in-order run and counts duplicates of at-least-once delivery', () => {
     const feed = new Feed().output(1).output(2).output(1).output(2, 'worker').output(3)
     const report = checkRun(oneKey(3), feed.obs)
-    expect(report).toMatchObject({ processed: 3, expected: 3, duplicates: 2, orderViolations: 0, lost: 0, pendingIds: 0 })
+    expect(report).toMatchObject({ processed: 3, expected: 3, duplicates: 2, firstProcessingViolations: 0, staleReplays: 0, lost: 0, pendingIds: 0 })
     expect(report.processedBy).toEqual({ 'main-0': 3 })
     expect(invariantFailures(report)).toEqual([])
   })
 
   it('flags a message first processed after a later message of its key', () => {
     const report = checkRun(oneKey(4), new Feed().output(2).output(3).output(4).output(1).obs)
-    expect(report.orderViolations).toBe(1)
-    expect(report.orderViolationSamples[0]).toMatch(/^k0:1 \(processed by main-0.*resolved after k0:2/)
-    expect(invariantFailures(report)[0]).toMatch(/1 per-key order violation/)
+    expect(report.firstProcessingViolations).toBe(1)
+    expect(report.firstProcessingViolationSamples[0]).toMatch(/^k0:1 \(processed by main-0.*resolved after k0:2/)
+    // A first processing is judged once, as such, not also as a stale replay.
+    expect(report.staleReplays).toBe(0)
+    expect(invariantFailures(report)).toEqual([expect.stringMatching(/^1 per-key order violation\(s\) at first processing/)])
   })
 
   it('flags a message processed before an earlier message of its key was dead-lettered', () => {
     const report = checkRun(oneKey(3, ['k0:2']), new Feed().output(1).output(3).deadLetter(2, 'unprocessable').obs)
-    expect(report.orderViolations).toBe(1)
-    expect(report.orderViolationSamples[0]).toMatch(/k0:2 \(dead-lettered.*resolved after k0:3/)
+    expect(report.firstProcessingViolations).toBe(1)
+    expect(report.firstProcessingViolationSamples[0]).toMatch(/k0:2 \(dead-lettered.*resolved after k0:3/)
   })
 
-  it('accepts a dead letter before the later messages, and a late duplicate of a dead-lettered message', () => {
+  it('accepts a dead letter before the later messages', () => {
+    const feed = new Feed().output(1).deadLetter(2, 'exhausted').output(3)
+    const report = checkRun(oneKey(3), feed.obs)
+    expect(report).toMatchObject({ firstProcessingViolations: 0, staleReplays: 0, lost: 0, duplicates: 0, processed: 2, exhausted: ['k0:2'] })
+    expect(invariantFailures(report)).toEqual([])
+  })
+
+  it('flags a dead-lettered message processed after a later message of its key as a stale replay', () => {
+    // k0:2 was resolved (dead-lettered) in order, but its processing after k0:3 leaves k0:2's state behind.
     const feed = new Feed().output(1).deadLetter(2, 'exhausted').output(3).output(2, 'worker')
     const report = checkRun(oneKey(3), feed.obs)
-    expect(report).toMatchObject({ orderViolations: 0, lost: 0, duplicates: 0, processed: 3, exhausted: ['k0:2'] })
-    expect(invariantFailures(report)).toEqual([])
+    expect(report).toMatchObject({ firstProcessingViolations: 0, staleReplays: 1, processed: 3 })
+    expect(report.staleReplaySamples[0]).toMatch(/^k0:2 \(by worker, output p0@2\) replayed after k0:3 \(by main-0, output p0@1\); not processed again after it: k0:3$/)
+    expect(invariantFailures(report)).toEqual([expect.stringMatching(/^1 stale replay\(s\)/)])
+  })
+
+  describe('stale replays (output-topic order per key)', () => {
+    /** Outputs `[key, seq]` in this order, all by main-0 unless `by` is given as a third element. */
+    const run = (counts: Record<string, number>, outputs: ReadonlyArray<readonly [string, number, string?]>): ReturnType<typeof checkRun> => {
+      const feed = new Feed()
+      for (const [key, seq, by] of outputs) feed.output(seq, by ?? 'main-0', 'r', key)
+      return checkRun(keys(counts), feed.obs)
+    }
+
+    it('flags a message processed again after a later one when the later one is not processed again', () => {
+      const report = run({ a: 3 }, [['a', 1], ['a', 2], ['a', 3], ['a', 2, 'worker']])
+      expect(report).toMatchObject({ staleReplays: 1, firstProcessingViolations: 0, duplicates: 1 })
+      expect(report.staleReplaySamples).toEqual(['a:2 (by worker, output p0@3) replayed after a:3 (by main-0, output p0@2); not processed again after it: a:3'])
+      // The evidence: every output of the key, in output-topic order, with who wrote it and when.
+      expect(Object.keys(report.evidence)).toEqual(['a'])
+      expect(report.evidence.a).toEqual([
+        expect.stringMatching(/^output p0@0: a:1 by main-0, source id \?, written 1970-/),
+        expect.stringMatching(/^output p0@1: a:2 by main-0,/),
+        expect.stringMatching(/^output p0@2: a:3 by main-0,/),
+        expect.stringMatching(/^output p0@3: a:2 by worker,/),
+      ])
+    })
+
+    it('gives no evidence when the order held', () => {
+      expect(run({ a: 2 }, [['a', 1], ['a', 2], ['a', 2]]).evidence).toEqual({})
+    })
+
+    it('counts a replay that goes forward in order as duplicates only', () => {
+      const report = run({ a: 4 }, [['a', 1], ['a', 2], ['a', 3], ['a', 2], ['a', 3], ['a', 4], ['a', 4]])
+      expect(report).toMatchObject({ staleReplays: 0, firstProcessingViolations: 0, duplicates: 3 })
+      expect(invariantFailures(report)).toEqual([])
+    })
+
+    it('accepts the replay of a whole suffix, even several times and from the start', () => {
+      const report = run({ a: 4 }, [['a', 1], ['a', 2], ['a', 3], ['a', 4], ['a', 2], ['a', 3], ['a', 4], ['a', 1], ['a', 2], ['a', 3], ['a', 4]])
+      expect(report).toMatchObject({ staleReplays: 0, firstProcessingViolations: 0, duplicates: 7 })
+    })
+
+    it('flags a replayed suffix whose messages come back out of order, at the message that ends it stale', () => {
+      // 2, 4 and 3 all come back, but 3 after 4: the state ends at 3 although 4 was applied.
+      const report = run({ a: 4 }, [['a', 1], ['a', 2], ['a', 3], ['a', 4], ['a', 2], ['a', 4], ['a', 3]])
+      expect(report.staleReplays).toBe(1)
+      expect(report.staleReplaySamples[0]).toMatch(/^a:3 \(by main-0, output p0@6\) replayed after a:4 .*: a:4$/)
+    })
+
+    it('flags a replay that stops short of the latest message, naming every message not processed again', () => {
+      const report = run({ a: 5 }, [['a', 1], ['a', 2], ['a', 3], ['a', 4], ['a', 5], ['a', 2], ['a', 3]])
+      // a:2 is followed by a:3 but not by a:4 and a:5; a:3 by neither.
+      expect(report.staleReplays).toBe(2)
+      expect(report.staleReplaySamples.map((text) => text.split('; ')[1])).toEqual(['not processed again after it: a:4, a:5', 'not processed again after it: a:4, a:5'])
+    })
+
+    it('does not require again a message that was dead-lettered instead of processed', () => {
+      const feed = new Feed().output(1).output(2).deadLetter(3, 'exhausted').output(4).output(2, 'worker').output(4, 'worker')
+      const report = checkRun(oneKey(4), feed.obs)
+      expect(report).toMatchObject({ staleReplays: 0, firstProcessingViolations: 0, duplicates: 2, exhausted: ['k0:3'] })
+    })
+
+    it('judges each key on its own outputs when keys interleave', () => {
+      const report = run({ a: 3, b: 3, c: 2 }, [
+        ['a', 1], ['b', 1], ['a', 2], ['b', 2], ['c', 1], ['a', 3], ['b', 3],
+        ['b', 1], // stale: b:2 and b:3 not again
+        ['a', 2], ['c', 2], ['a', 3], // forward replay of a's suffix, c's outputs in between
+        ['c', 1], ['c', 2], // forward replay of c
+        ['b', 3], // b:3 again: b:2 still not, so b:1 above stays stale
+      ])
+      expect(report.staleReplays).toBe(1)
+      expect(report.staleReplaySamples[0]).toMatch(/^b:1 .* replayed after b:3 .*: b:2$/)
+      expect(report).toMatchObject({ firstProcessingViolations: 0, duplicates: 6, processed: 8 })
+    })
+
+    it('does not count a late first processing twice: it is a first-processing violation, and what replays after it is judged as usual', () => {
+      const report = run({ a: 3 }, [['a', 2], ['a', 3], ['a', 1], ['a', 2], ['a', 3], ['a', 1]])
+      expect(report.firstProcessingViolations).toBe(1)
+      // the second a:1 comes after a:3 with nothing after it
+      expect(report.staleReplays).toBe(1)
+      expect(invariantFailures(report)).toHaveLength(2)
+    })
+  })
+
+  it('measures the end-to-end delay of retried messages, from the source record to the first output', () => {
+    // Feed timestamps: source k0:1 1000, k0:2 1001, k0:3 1002; retry records 1003-1004; outputs 1005-1008.
+    const feed = new Feed().source(1).source(2).source(3).retry('src/0/1', 'failure').retry('src/0/2', 'ordering')
+    feed.output(1).output(2, 'worker').output(3, 'worker').output(2, 'worker')
+    const report = checkRun(oneKey(3), feed.obs)
+    expect(report.retriedDelay).toEqual({ count: 2, p50Ms: 5, p99Ms: 5, maxMs: 5, maxRef: 'k0:3' })
+    expect(checkRun(oneKey(1), new Feed().source(1).output(1).obs).retriedDelay).toBeUndefined()
   })
 
   it('counts lost messages and poison that was processed or never dead-lettered', () => {

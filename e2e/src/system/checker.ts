@@ -1,4 +1,5 @@
-import type { Observations } from './observations.js'
+import type { Observations, OutputRecord } from './observations.js'
+import { findStaleReplays } from './stale-replays.js'
 import type { Workload } from './workload.js'
 
 /** What a run did, computed from the topics alone (never from the apps' own counters). */
@@ -12,11 +13,20 @@ export interface CheckReport {
   /** Output records beyond the first of their `key:seq` (at-least-once redeliveries). */
   readonly duplicates: number
   /**
-   * Per-key order violations: a message processed for the first time after a later message of its key
-   * was processed, or before an earlier message of its key was dead-lettered.
+   * First-processing order violations: a message resolved (processed or dead-lettered) for the first time
+   * after a later message of its key was, or processed before an earlier message of its key was
+   * dead-lettered.
    */
-  readonly orderViolations: number
-  readonly orderViolationSamples: readonly string[]
+  readonly firstProcessingViolations: number
+  readonly firstProcessingViolationSamples: readonly string[]
+  /**
+   * Stale replays: a message processed again (or processed after it was dead-lettered) once a later
+   * message m of its key had been processed, without every processed message between it and m being
+   * processed again after it (see `findStaleReplays`). A last-writer-wins handler ends in, or passes
+   * through, an old state: an order violation too. Replays that go forward in order are only duplicates.
+   */
+  readonly staleReplays: number
+  readonly staleReplaySamples: readonly string[]
   /** Non-poison messages neither processed nor dead-lettered. */
   readonly lost: number
   readonly lostSamples: readonly string[]
@@ -40,6 +50,27 @@ export interface CheckReport {
   readonly unknownOutputs: number
   /** First processing of each message, by who did it (`main-0`, `main-1`, `worker`). */
   readonly processedBy: Readonly<Record<string, number>>
+  /**
+   * End-to-end delay of the messages that went through the retry topic (their id has a retry record) and
+   * were processed: from the source record's timestamp (the producer's send) to the first output's (the
+   * handler's write). `undefined` when no retried message was processed.
+   */
+  readonly retriedDelay: RetriedDelay | undefined
+  /**
+   * The evidence of each broken order: for the keys of the first violations and stale replays (up to 10
+   * keys), every record the topics hold about the key, in order (see {@link keyHistory}). Empty when the
+   * order held.
+   */
+  readonly evidence: Readonly<Record<string, readonly string[]>>
+}
+
+export interface RetriedDelay {
+  readonly count: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly maxMs: number
+  /** The message with the longest delay (`key:seq`). */
+  readonly maxRef: string
 }
 
 const SAMPLES = 10
@@ -69,6 +100,7 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
   const run = workload.run
   // Outputs of this run in log order: all records of a key share a partition, so a key's records are in the order their writes were acknowledged.
   const firstOutput = new Map<string, { timestamp: number; offset: bigint; partition: number; by: string }>()
+  const outputsByKey = new Map<string, OutputRecord[]>()
   let duplicates = 0
   let unknownOutputs = observations.malformedOutputs
   const processedBy: Record<string, number> = {}
@@ -79,6 +111,9 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
       unknownOutputs++
       continue
     }
+    const ofKey = outputsByKey.get(out.key) ?? []
+    ofKey.push(out)
+    outputsByKey.set(out.key, ofKey)
     if (firstOutput.has(ref)) {
       duplicates++
       continue
@@ -122,6 +157,7 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
   // one's write was acknowledged, so an earlier message never has a later timestamp (strictly).
   const violations: string[] = []
   let violationCount = 0
+  const offendingKeys = new Set<string>()
   const byKey = new Map<string, number[]>()
   for (const message of workload.messages) {
     const seqs = byKey.get(message.key) ?? []
@@ -144,6 +180,7 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
       const afterByLog = event.offset !== undefined && lowestLaterOffset !== undefined && event.offset > lowestLaterOffset.offset
       if (afterByTime || afterByLog) {
         violationCount++
+        offendingKeys.add(key)
         const later = afterByLog ? lowestLaterOffset! : earliestLater!
         pushSample(violations, `${describe(ref, event)} resolved after ${describe(later.ref, later.event)}`)
       }
@@ -151,6 +188,30 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
       if (event.offset !== undefined && (lowestLaterOffset === undefined || event.offset < lowestLaterOffset.offset)) {
         lowestLaterOffset = { offset: event.offset, ref, event }
       }
+    }
+  }
+
+  // Stale replays, per key in output-topic order (a key's outputs share a partition). A message's first
+  // output is judged above when it is also its first resolution; an output after its own dead letter is a
+  // replay here.
+  const stale: string[] = []
+  let staleCount = 0
+  const at = (out: OutputRecord): string => `${out.key}:${out.seq} (by ${out.by}, output p${out.partition}@${out.offset})`
+  for (const [key, outputs] of outputsByKey) {
+    const isReplay = (index: number): boolean => {
+      const out = outputs[index]!
+      const ref = `${key}:${out.seq}`
+      const first = firstOutput.get(ref)
+      if (first === undefined || first.partition !== out.partition || first.offset !== BigInt(out.offset)) return true
+      return resolution(first, firstDeadLetter.get(ref)) !== first
+    }
+    for (const replay of findStaleReplays(outputs, isReplay)) {
+      staleCount++
+      offendingKeys.add(key)
+      const out = outputs[replay.index]!
+      const latest = outputs[replay.latestIndex]!
+      const missing = replay.notReplayed.slice(0, 5).map((seq) => `${key}:${seq}`).join(', ') + (replay.notReplayed.length > 5 ? ` and ${replay.notReplayed.length - 5} more` : '')
+      pushSample(stale, `${at(out)} replayed after ${at(latest)}; not processed again after it: ${missing}`)
     }
   }
 
@@ -188,6 +249,23 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
     }
   }
 
+  // End-to-end delay of retried messages: source timestamp (the producer's send) → first output.
+  const delays: Array<{ ms: number; ref: string }> = []
+  const retriedRefs = new Set<string>()
+  for (const id of observations.retries.keys()) {
+    const ref = observations.refOfId(id)
+    if (ref !== undefined) retriedRefs.add(ref)
+  }
+  for (const ref of retriedRefs) {
+    const produced = observations.producedAt(ref)
+    const processed = firstOutput.get(ref)
+    if (produced !== undefined && processed !== undefined) delays.push({ ms: processed.timestamp - produced, ref })
+  }
+  delays.sort((a, b) => a.ms - b.ms)
+  const quantile = (q: number): number => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))]!.ms
+  const retriedDelay: RetriedDelay | undefined =
+    delays.length === 0 ? undefined : { count: delays.length, p50Ms: quantile(0.5), p99Ms: quantile(0.99), maxMs: delays[delays.length - 1]!.ms, maxRef: delays[delays.length - 1]!.ref }
+
   const pendingSamples: string[] = []
   for (const state of observations.redirects.values()) {
     if (state.pending) pushSample(pendingSamples, `${state.id} (group ${state.groupKey ?? '(keyless)'}, ${state.records} record(s), ${state.tombstones} tombstone(s))`)
@@ -198,8 +276,10 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
     expected,
     processed: [...firstOutput.keys()].filter((ref) => !workload.byRef.get(ref)?.poison).length,
     duplicates,
-    orderViolations: violationCount,
-    orderViolationSamples: violations,
+    firstProcessingViolations: violationCount,
+    firstProcessingViolationSamples: violations,
+    staleReplays: staleCount,
+    staleReplaySamples: stale,
     lost: lostCount,
     lostSamples: lost,
     deadLettered,
@@ -215,13 +295,50 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
     unknownTombstones: observations.unknownTombstones,
     unknownOutputs,
     processedBy,
+    retriedDelay,
+    evidence: Object.fromEntries([...offendingKeys].slice(0, SAMPLES).map((key) => [key, keyHistory(workload, observations, key)])),
   }
+}
+
+/**
+ * Every record the topics hold about one key of the run: its outputs in output-topic order (who processed
+ * what, from which source id, when), then its dead letters, redirect-topic and retry-topic records by id.
+ * Put beside the process logs (kills, assignments, fencing), this is what an order violation is judged on
+ * after the run, when the cluster is gone.
+ */
+export function keyHistory(workload: Workload, observations: Observations, key: string): string[] {
+  const iso = (ms: number): string => new Date(ms).toISOString()
+  const keyOf = (ref: string | undefined): string | undefined => (ref === undefined ? undefined : ref.slice(0, ref.lastIndexOf(':')))
+  const lines: string[] = []
+  for (const out of observations.outputs) {
+    if (out.run !== workload.run || out.key !== key) continue
+    lines.push(`output p${out.partition}@${out.offset}: ${key}:${out.seq} by ${out.by}, source id ${out.id ?? '?'}, written ${iso(out.timestamp)}`)
+  }
+  for (const dl of observations.deadLetters) {
+    const ref = observations.deadLetterRef(dl)
+    if (keyOf(ref) !== key) continue
+    lines.push(`dead letter p${dl.partition}@${dl.offset}: ${ref ?? '?'} (${dl.reason}) by ${dl.headers['detour-component'] ?? '?'}, source id ${dl.headers['detour-id'] ?? '?'}, written ${iso(dl.timestamp)}`)
+  }
+  for (const [id, state] of observations.redirects) {
+    const ref = observations.refOfId(id)
+    if (keyOf(ref) !== key) continue
+    lines.push(`redirect ${id} (${ref ?? '?'}): ${state.records} record(s), ${state.tombstones} tombstone(s), ${state.pending ? 'pending' : 'released'}`)
+  }
+  for (const [id, retry] of observations.retries) {
+    const ref = observations.refOfId(id)
+    if (keyOf(ref) !== key) continue
+    lines.push(`retry ${id} (${ref ?? '?'}): ${retry.records} record(s), reason ${retry.reason}`)
+  }
+  return lines
 }
 
 /** The invariants a run must satisfy; each broken one as a sentence. Empty when the run is correct. */
 export function invariantFailures(report: CheckReport): string[] {
   const failures: string[] = []
-  if (report.orderViolations > 0) failures.push(`${report.orderViolations} per-key order violation(s): ${report.orderViolationSamples.join('; ')}`)
+  if (report.firstProcessingViolations > 0) {
+    failures.push(`${report.firstProcessingViolations} per-key order violation(s) at first processing: ${report.firstProcessingViolationSamples.join('; ')}`)
+  }
+  if (report.staleReplays > 0) failures.push(`${report.staleReplays} stale replay(s) (per-key order): ${report.staleReplaySamples.join('; ')}`)
   if (report.lost > 0) failures.push(`${report.lost} message(s) lost (neither processed nor dead-lettered): ${report.lostSamples.join(', ')}`)
   if (report.pendingIds > 0) failures.push(`${report.pendingIds} pending id(s) left on the redirect topic: ${report.pendingSamples.join(', ')}`)
   if (report.poison.missing.length > 0) failures.push(`${report.poison.missing.length} poison message(s) not dead-lettered as unprocessable: ${report.poison.missing.slice(0, SAMPLES).join(', ')}`)

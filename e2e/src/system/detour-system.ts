@@ -43,6 +43,12 @@ export interface WorkerSettings {
   readonly initialDelayMs?: number
   /** @defaultValue 2000 */
   readonly maxDelayMs?: number
+  /**
+   * `--handler-timeout-ms`: also bounds how long a restarted worker waits for a SIGKILLed predecessor's
+   * partitions (`handlerTimeoutMs` + 2 s), which matters when the chaos kills the worker every few seconds.
+   * @defaultValue the worker's default (30000)
+   */
+  readonly handlerTimeoutMs?: number
   /** More `detour-retry run` flags. */
   readonly extraArgs?: readonly string[]
 }
@@ -110,6 +116,11 @@ export class DetourSystem {
   get worker(): ManagedProcess {
     if (!this.workerProcess) throw new Error('The retry worker was not added')
     return this.workerProcess
+  }
+
+  /** True once the retry worker was added. */
+  get hasWorker(): boolean {
+    return this.workerProcess !== undefined
   }
 
   /** Base URL of the worker's HTTP server. */
@@ -222,6 +233,7 @@ export class DetourSystem {
         '--max-attempts', String(w.maxAttempts ?? 10),
         '--initial-delay-ms', String(w.initialDelayMs ?? 200),
         '--max-delay-ms', String(w.maxDelayMs ?? 2000),
+        ...(w.handlerTimeoutMs === undefined ? [] : ['--handler-timeout-ms', String(w.handlerTimeoutMs)]),
         '--commit-interval-ms', '200',
         '--shutdown-timeout-ms', '5000',
         '--log-level', process.env.DETOUR_E2E_DEBUG_LOGS ? 'debug' : 'info',

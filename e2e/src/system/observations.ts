@@ -101,6 +101,8 @@ export class Observations {
   private readonly deadLetteredRefs = new Set<string>()
   /** Source message id → `key:seq`, for this run's messages. */
   private readonly idRefs = new Map<string, string>()
+  /** `key:seq` → timestamp of its (earliest) source record: when the workload producer sent it. */
+  private readonly sourceTimestamps = new Map<string, number>()
   /** Dead letters of an id not (yet) seen on the source topic. */
   private readonly unresolvedDeadLetters: DeadLetterRecord[] = []
 
@@ -151,6 +153,16 @@ export class Observations {
     return id === undefined ? undefined : this.idRefs.get(id)
   }
 
+  /** The workload message (`key:seq`) of a source message id of this run, once its source record was read. */
+  refOfId(id: string): string | undefined {
+    return this.idRefs.get(id)
+  }
+
+  /** When a workload message was produced (its source record's timestamp; the earliest when it was sent twice). */
+  producedAt(ref: string): number | undefined {
+    return this.sourceTimestamps.get(ref)
+  }
+
   /** True when a dead letter belongs to this run (by its value, or by an id of this run's source messages). */
   isOfThisRun(dl: DeadLetterRecord): boolean {
     if (dl.run !== undefined) return dl.run === this.run
@@ -179,7 +191,6 @@ export class Observations {
     return out
   }
 
-  /** Applies a batch of one partition; returns how many records were new. */
   /**
    * The consumer passed `next` in a partition without a record to apply: transaction markers (commit/abort)
    * and aborted records occupy offsets but are never delivered (kafkajs reports them in END_BATCH_PROCESS).
@@ -189,6 +200,7 @@ export class Observations {
     if (next > (this.positions.get(slot) ?? 0n)) this.positions.set(slot, next)
   }
 
+  /** Applies a batch of one partition; returns how many records were new. */
   apply(topic: string, partition: number, messages: readonly KafkaMessage[]): number {
     const slot = `${topic}\u0000${partition}`
     let next = this.positions.get(slot) ?? 0n
@@ -212,6 +224,9 @@ export class Observations {
     const ref = headerString(message.headers, 'x-demo-ref')
     if (ref === undefined || str(parseJson(message.value)?.run) !== this.run) return
     this.idRefs.set(`${this.topics.source}/${partition}/${message.offset}`, ref)
+    const timestamp = Number(message.timestamp)
+    const known = this.sourceTimestamps.get(ref)
+    if (known === undefined || timestamp < known) this.sourceTimestamps.set(ref, timestamp)
   }
 
   private applyOutput(partition: number, message: KafkaMessage): void {

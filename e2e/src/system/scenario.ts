@@ -2,9 +2,11 @@ import { createWriteStream } from 'node:fs'
 import { join } from 'node:path'
 import { Kafka, logLevel } from 'kafkajs'
 import { collectMessages, randomName, startBroker, type TestBroker } from '@detour/testkit'
-import { ChaosMonkey, type ChaosEvent, type ChaosOptions } from './chaos.js'
+import { BrokerChaos, type BrokerChaosEvent, type BrokerChaosOptions } from './broker-chaos.js'
+import { ChaosMonkey, type ChaosEvent, type ChaosOptions, type RunState } from './chaos.js'
 import { checkRun, invariantFailures, type CheckReport } from './checker.js'
 import { childConsumerTiming, DetourSystem, type HandlerSettings, type WorkerSettings } from './detour-system.js'
+import { MemorySampler, type MemoryReport } from './memory-sampler.js'
 import { scrape, sumOf, type Sample } from './metrics-text.js'
 import type { Observations } from './observations.js'
 import { ProcessSupervisor, type ExitRecord, type ManagedProcess, type StuckRecord } from './process-supervisor.js'
@@ -38,6 +40,12 @@ export interface Progress {
   readonly storePending: number | undefined
   /** Process starts beyond the first, over all processes. */
   readonly restarts: number
+  /** Kills (SIGKILL and SIGTERM) of the process chaos so far. */
+  readonly kills: number
+  /** Broker kills of the broker chaos so far. */
+  readonly brokerKills: number
+  /** The broker that is down now. */
+  readonly brokerDown: number | undefined
 }
 
 export interface ScenarioContext {
@@ -69,7 +77,15 @@ export interface ScenarioOptions {
   readonly worker?: WorkerSettings
   /** Production pace; unset: as fast as possible. */
   readonly produceRatePerSec?: number
+  /** Kills and restarts main apps and the worker (see {@link ChaosOptions}: by default the whole run long). */
   readonly chaos?: ChaosOptions
+  /**
+   * Kills and restarts brokers of a cluster the test kit runs (`startBroker({ nodes: 3 })`), one at a time;
+   * the run's topics are watched for a full ISR before each next kill.
+   */
+  readonly brokerChaos?: Omit<BrokerChaosOptions, 'topics' | 'log'>
+  /** How often the memory of every process is sampled (`/metrics`). @defaultValue 5000 */
+  readonly memoryIntervalMs?: number
   /** Scenario-specific actions, run while the workload is produced and processed. */
   readonly during?: (context: ScenarioContext) => Promise<void>
   /** Time for the whole workload to be resolved, from the first produced message. @defaultValue 120000 */
@@ -108,6 +124,8 @@ export interface ScenarioResult {
   readonly report: CheckReport
   /** Workload messages actually written to the source topic (all of them unless the run was cut short). */
   readonly produced: number
+  /** When the last workload message was acknowledged (epoch ms). */
+  readonly producedAt: number | undefined
   readonly retried: number
   readonly storePendingIds: number | undefined
   /** The last `/metrics` of each process before the final stop (counters restart with each process start). */
@@ -126,6 +144,11 @@ export interface ScenarioResult {
    */
   readonly environmentCrashes: readonly string[]
   readonly chaos: readonly ChaosEvent[]
+  readonly brokerChaos: readonly BrokerChaosEvent[]
+  /** Exits nobody asked for (each restarted by the supervisor), described. */
+  readonly crashes: readonly string[]
+  /** Memory of every process over the run. */
+  readonly memory: MemoryReport
   /** Children the supervisor's watchdog found stuck, with their stacks (each is also a failure). */
   readonly stuck: readonly StuckRecord[]
   readonly workload: Workload
@@ -205,6 +228,21 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
   let aborted = options.signal?.aborted ?? false
   let timedOut = false
   let chaos: ChaosMonkey | undefined
+  let brokerChaos: BrokerChaos | undefined
+  const memory = new MemorySampler(
+    () => [
+      ...system.mainApps.map((app) => ({ name: app.name, incarnation: app.incarnations, metricsUrl: `${system.mainAppUrl(app)}/metrics`, heldMetric: 'detour_pending_ids' })),
+      ...(system.hasWorker ? [{ name: 'worker', incarnation: system.worker.incarnations, metricsUrl: `${system.workerUrl}/metrics`, heldMetric: 'detour_retry_buffered_messages' }] : []),
+    ],
+    options.memoryIntervalMs ?? 5000,
+  )
+  // Messages not yet seen resolved: resolution is final, so each round only looks at what is left.
+  const unresolved = new Set(workload.messages.map((m) => m.ref))
+  const resolvedAll = (): boolean => {
+    for (const ref of unresolved) if (observations.isProcessed(ref) || observations.isDeadLettered(ref)) unresolved.delete(ref)
+    return unresolved.size === 0
+  }
+  const runState = (): RunState => ({ producedAt, resolved: resolvedAll() })
   let progressTimer: NodeJS.Timeout | undefined
   let lastRetried = 0
   const finalMetrics: Record<string, Sample[]> = {}
@@ -225,6 +263,9 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
     pending: observations.pending,
     storePending,
     restarts: supervisor.all.reduce((total, p) => total + Math.max(0, p.incarnations - 1), 0),
+    kills: chaos?.events.length ?? 0,
+    brokerKills: brokerChaos?.events.length ?? 0,
+    brokerDown: brokerChaos?.brokerDown,
   })
   const sample = async (): Promise<void> => {
     const worker = system.worker
@@ -304,9 +345,20 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
       () => settleProduced?.resolve(),
       (error: unknown) => settleProduced?.reject(error),
     )
+    memory.start()
     if (options.chaos) {
-      chaos = new ChaosMonkey({ ...options.chaos, seed: options.chaos.seed ?? workload.seed }, () => ({ main: system.mainApps, worker }), () => producedAt)
+      chaos = new ChaosMonkey({ ...options.chaos, seed: options.chaos.seed ?? workload.seed }, () => ({ main: system.mainApps, worker }), runState)
       chaos.start()
+    }
+    if (options.brokerChaos) {
+      const t = system.topics
+      brokerChaos = new BrokerChaos(
+        broker,
+        kafka,
+        { ...options.brokerChaos, seed: options.brokerChaos.seed ?? workload.seed, topics: [t.source, t.retry, t.redirect, t.error, t.output], log: (line) => (note(line), log(`${name}: ${line}`)) },
+        runState,
+      )
+      brokerChaos.start()
     }
     let duringError: unknown
     let duringDone = options.during === undefined
@@ -320,9 +372,8 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
       )
     }
 
-    const resolvedAll = (): boolean => workload.messages.every((m) => observations.isProcessed(m.ref) || observations.isDeadLettered(m.ref))
     const timeoutMs = options.timeoutMs ?? 120_000
-    let chaosStopped = chaos === undefined
+    let chaosStopped = chaos === undefined && brokerChaos === undefined
     // After failed scenario actions the run still gets a short while to finish, so its report means something.
     let graceUntil: number | undefined
     for (;;) {
@@ -337,8 +388,9 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
         break
       }
       if (producedAt === undefined || !duringDone) continue
-      if (!chaosStopped && chaos) {
-        await chaos.finished()
+      if (!chaosStopped) {
+        // The schedules stop by their own rules (by default once every message is resolved).
+        if (!(chaos?.finished ?? true) || !(brokerChaos?.finished ?? true)) continue
         chaosStopped = true
         // Every process up again before the end.
         for (const p of supervisor.all) if (!p.running) p.start()
@@ -361,7 +413,6 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
       sleep(producedAt === undefined ? 5000 : 0).then(() => producedAt !== undefined),
     ])
     if (!productionEnded) failures.push(`producing the workload did not finish (${produced} of ${workload.messages.length} sent)`)
-    if (chaos && !chaosStopped) await chaos.stop()
     if (timedOut) {
       failures.push(
         `the run did not complete (${graceUntil !== undefined ? 'after failed scenario actions' : `within ${timeoutMs} ms`}); "lost" below counts the messages still unresolved then. Progress: ${JSON.stringify(progress())}`,
@@ -375,6 +426,14 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
     if (progressTimer) clearInterval(progressTimer)
     options.signal?.removeEventListener('abort', onAbort)
     phase = 'stopping'
+    // Chaos ends first (it restarts what it killed); a broker it killed is started again before the apps
+    // stop, since they flush and commit on their way out.
+    await Promise.all([chaos?.stop(), brokerChaos?.stop()])
+    for (const event of brokerChaos?.events ?? []) {
+      if (event.error) failures.push(`broker chaos: broker ${event.broker} (killed at ${(event.at / 1000).toFixed(1)} s): ${event.error}`)
+    }
+    await memory.stop()
+    await memory.sample()
     for (const app of system.mainApps) {
       const samples = await scrape(`${system.mainAppUrl(app)}/metrics`)
       if (samples) finalMetrics[app.name] = samples
@@ -385,8 +444,14 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
     // Logs are complete once every process stopped (stopAll closes them): judge the exits now.
     const exits = await supervisor.stopAll(20_000)
     uncleanStops.push(...exits.filter((exit) => exit.code !== 0))
+    // A graceful stop while a broker is away may fail to commit on its way out and exit non-zero: Kafka's
+    // doing, not Detour's (what it means for the invariants is checked from the topics). Listed, not failed.
+    const stopsInOutage: string[] = []
     for (const event of chaos?.events ?? []) {
-      if (event.signal === 'SIGTERM' && event.exit && event.exit.code !== 0) uncleanStops.push({ ...event.exit, name: event.target })
+      if (event.signal !== 'SIGTERM' || !event.exit || event.exit.code === 0) continue
+      const what = `${event.target} #${event.exit.incarnation} exited with code ${event.exit.code} after SIGTERM`
+      if (brokerChaos?.overlapsOutage(event.time, event.exit.at)) stopsInOutage.push(`${what}, while a broker was away`)
+      else uncleanStops.push({ ...event.exit, name: event.target })
     }
     const environmentCrashes: string[] = []
     const judge = (exit: ExitRecord & { name: string }, what: string, failure: boolean): void => {
@@ -437,6 +502,7 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
       failures,
       report,
       produced,
+      producedAt,
       retried: retried(),
       storePendingIds: storePending,
       finalMetrics,
@@ -450,6 +516,12 @@ export async function runScenario(options: ScenarioOptions = {}): Promise<Scenar
       processes: supervisor.all.map((p) => ({ name: p.name, starts: p.incarnations, exits: p.exits })),
       environmentCrashes,
       chaos: chaos?.events ?? [],
+      brokerChaos: brokerChaos?.events ?? [],
+      crashes: [
+        ...supervisor.crashes.map((c) => `${c.name} #${c.incarnation} exited unexpectedly (code ${c.code}, signal ${c.signal}) at ${new Date(c.at).toISOString()}${brokerChaos?.overlapsOutage(c.at - 60_000, c.at) ? ', within a minute of a broker outage' : ''}`),
+        ...stopsInOutage,
+      ],
+      memory: memory.report(),
       stuck: supervisor.stuck,
       workload,
       observations,
@@ -494,7 +566,7 @@ export function describeResult(result: ScenarioResult): string {
   const r = result.report
   const lines = [
     `${result.name}: ${result.ok ? 'OK' : 'FAILED'} in ${(result.elapsedMs / 1000).toFixed(1)} s on ${result.broker}`,
-    `  produced ${result.produced}/${r.produced}, processed ${r.processed}/${r.expected}, duplicates ${r.duplicates}, order violations ${r.orderViolations}, lost ${r.lost}, pending ids ${r.pendingIds}`,
+    `  produced ${result.produced}/${r.produced}, processed ${r.processed}/${r.expected}, duplicates ${r.duplicates}, order violations ${r.firstProcessingViolations} at first processing + ${r.staleReplays} stale replays, lost ${r.lost}, pending ids ${r.pendingIds}`,
     `  redirected ${JSON.stringify(r.redirected)}, retried ${result.retried}, dead-lettered ${JSON.stringify(r.deadLettered)}, processed by ${JSON.stringify(r.processedBy)}`,
     `  processes: ${result.processes.map((p) => `${p.name}×${p.starts}`).join(', ')}${result.chaos.length > 0 ? `; chaos: ${result.chaos.length} kills` : ''}`,
     `  logs: ${result.logDir}`,

@@ -30,7 +30,9 @@ export function startStallWatchdog(options: StallWatchdogOptions): (() => void) 
   const beat = setInterval(() => Atomics.add(heartbeat, 0, 1), 100)
   beat.unref()
   const data: StallWatchdogData = { heartbeat, stallMs: options.stallMs, label: options.label, reportFile: options.reportFile, kill: options.kill ?? false }
-  const worker = new Worker(file, { workerData: data })
+  // No `--import` preloads in the thread (`execArgv: []`): a preload that starts this watchdog would start
+  // another from inside it, and so on, one thread (and V8 isolate, ~10 MiB) after another.
+  const worker = new Worker(file, { workerData: data, execArgv: [] })
   worker.unref()
   worker.on('error', () => undefined)
   return () => {

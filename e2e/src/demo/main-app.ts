@@ -103,6 +103,7 @@ async function main(): Promise<void> {
     createTopics,
     handOff,
     followerConfig: timing,
+    sessionTimeoutMs: sessionTimeout,
     logger,
   })
   detour.on('error', (error) => logger.error('Detour reported a background failure', { error: error.message }))

@@ -134,7 +134,8 @@ export class Detour extends SafeEmitter<DetourEvents> {
       logger: childLogger(logger, 'follower'),
       onError: (error) => this.reportError(error),
     })
-    this.watch = new ConsumerWatch(resolved.consumer)
+    // The lease runs out a third of the session before the coordinator would evict this member.
+    this.watch = new ConsumerWatch(resolved.consumer, Math.floor((resolved.sessionTimeoutMs * 2) / 3))
     this.gate = new PartitionGate({
       topics: this.topics,
       handOff: this.handOff,
@@ -149,6 +150,7 @@ export class Detour extends SafeEmitter<DetourEvents> {
         this.emit('ready', info)
       },
     })
+    this.watch.onLapse = () => this.gate.leaseLapsed()
     this.gate.onResumed = ({ topic, partition }) => {
       try {
         resolved.consumer.resume([{ topic, partitions: [partition] }])

@@ -3,10 +3,12 @@
 // where kafkajs' behaviour matters. kafkajs' internals are untyped: see ./test-support/kafkajs-runner.ts.
 /* eslint-disable @typescript-eslint/no-unsafe-call */
 import { describe, expect, it } from 'vitest'
-import type { EachMessagePayload } from 'kafkajs'
+import { EventEmitter } from 'node:events'
+import type { Consumer, EachMessagePayload } from 'kafkajs'
 import { GroupStore, detourTopicsFor, noopLogger } from '@detour/core'
 import { FakeBroker, FakeFollower, FakeMembership, sourceMessage } from './test-support/fakes.js'
 import { GROUP, TOPIC, createRig, deliver, deliverBatches, payload, redirectLog, retryIds } from './test-support/unit-rig.js'
+import { ConsumerWatch } from './partitions/consumer-watch.js'
 import { PartitionGate } from './partitions/partition-gate.js'
 import { SharedWriter } from './hand-off/shared-writer.js'
 import { TransactionalHandOff } from './hand-off/transactional-hand-off.js'
@@ -412,5 +414,76 @@ describe('kafkajs shares its committed-offset cache between the consumer and Det
     const errors = await deliver(rig, rig.wrap(async () => Promise.reject(new Error('down'))), [sourceMessage(7, 'k', 'A')])
     expect(errors.map((e) => (e as Error).name)).toEqual(['DetourHandOffError'])
     expect(rig.seeks).toEqual([{ topic: TOPIC, partition: 0, offset: '7' }])
+  })
+})
+
+describe('an instance whose membership lease lapsed (no heartbeat for most of the session: maybe evicted)', () => {
+  it('starts no handler until the coordinator confirms; evicted, every partition is lost at once (no stale replay by a zombie)', async () => {
+    for (const mode of ['transactional', 'sequential'] as const) {
+      const broker = new FakeBroker()
+      const rig = createRig(broker, { mode, partitions: 2 })
+      await rig.assign(0, 1)
+      const processed: string[] = []
+      const eachMessage = rig.wrap(async ({ message }) => {
+        processed.push(message.value!.toString())
+      })
+      rig.gate.leaseLapsed()
+      expect(rig.gate.isReady(TOPIC, 0)).toBe(false)
+      // The coordinator evicted this member: the other partition is lost too, without a message of its own.
+      rig.membership.disown(TOPIC, 0)
+      rig.membership.disown(TOPIC, 1)
+      await expect(eachMessage(payload(sourceMessage(5, 'k', 'late'), 0))).rejects.toMatchObject({ name: 'DetourFencedError' })
+      expect(rig.gate.readiness().map((r) => r.state)).toEqual(['lost', 'lost'])
+      await expect(eachMessage(payload(sourceMessage(9, 'k', 'late-1'), 1))).rejects.toMatchObject({ name: 'DetourFencedError' })
+      expect(processed).toEqual([])
+    }
+  })
+
+  it('goes on once the coordinator confirms the partitions are still this member\'s', async () => {
+    const broker = new FakeBroker()
+    const rig = createRig(broker)
+    await rig.assign(0)
+    const processed: string[] = []
+    const eachMessage = rig.wrap(async ({ message }) => {
+      processed.push(message.value!.toString())
+    })
+    rig.gate.leaseLapsed()
+    const checks = rig.membership.checks
+    await eachMessage(payload(sourceMessage(5, 'k', 'x')))
+    expect(processed).toEqual(['x'])
+    expect(rig.membership.checks).toBeGreaterThan(checks)
+    expect(rig.gate.isReady(TOPIC, 0)).toBe(true)
+  })
+})
+
+describe('ConsumerWatch: the membership lease', () => {
+  class FakeConsumer extends EventEmitter {
+    readonly events = { GROUP_JOIN: 'join', HEARTBEAT: 'heartbeat', CRASH: 'crash', STOP: 'stop', CONNECT: 'connect' }
+    override on(event: string, listener: (...args: unknown[]) => void): this & (() => void) {
+      super.on(event, listener)
+      return Object.assign(() => this.off(event, listener), this) as this & (() => void)
+    }
+    async disconnect(): Promise<void> {}
+    async stop(): Promise<void> {}
+  }
+
+  it('runs out when no heartbeat succeeded for leaseMs, and each heartbeat renews it', async () => {
+    const consumer = new FakeConsumer()
+    const watch = new ConsumerWatch(consumer as unknown as Consumer, 60)
+    let lapses = 0
+    watch.onLapse = () => lapses++
+    consumer.emit('join', { payload: { memberId: 'm1' } })
+    for (let i = 0; i < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 30))
+      consumer.emit('heartbeat', {})
+    }
+    expect(lapses).toBe(0)
+    await new Promise((resolve) => setTimeout(resolve, 120))
+    expect(lapses).toBe(1)
+    consumer.emit('heartbeat', {})
+    consumer.emit('stop', {}) // a stopped consumer has no lease to run out
+    await new Promise((resolve) => setTimeout(resolve, 120))
+    expect(lapses).toBe(1)
+    watch.detach()
   })
 })

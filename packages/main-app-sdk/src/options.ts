@@ -81,6 +81,15 @@ export interface DetourOptions {
    * @defaultValue 300000
    */
   rebuildTimeoutMs?: number
+  /**
+   * Your consumer's `sessionTimeout` (kafkajs `kafka.consumer({ sessionTimeout })`). When no heartbeat of
+   * the consumer succeeded for two thirds of it, the coordinator may be about to evict this member (a
+   * coordinator down, a stalled process): Detour starts no further handler on its partitions until the
+   * coordinator confirms they are still this member's — an evicted instance must not run a message after
+   * the partition's new owner ran a later one. Set it to the consumer's value: a larger one weakens this.
+   * @defaultValue 30000 (kafkajs' default)
+   */
+  sessionTimeoutMs?: number
   /** Create missing retry/redirect/error topics at start. @defaultValue true */
   createTopics?: boolean
   /** Replication factor of created topics. @defaultValue the broker's default */
@@ -119,11 +128,12 @@ export const defaultOptions = {
   transactionTimeoutMs: 30_000,
   maxPendingIds: 100_000,
   rebuildTimeoutMs: 300_000,
+  sessionTimeoutMs: 30_000,
   createTopics: true,
   checkTopicSettings: true,
 } as const satisfies Partial<DetourOptions>
 
-type Defaulted = 'topicNaming' | 'groupKey' | 'inPlaceRetries' | 'handOff' | 'transactionalIdPrefix' | 'transactionTimeoutMs' | 'maxPendingIds' | 'rebuildTimeoutMs' | 'createTopics' | 'checkTopicSettings'
+type Defaulted = 'topicNaming' | 'groupKey' | 'inPlaceRetries' | 'handOff' | 'transactionalIdPrefix' | 'transactionTimeoutMs' | 'maxPendingIds' | 'rebuildTimeoutMs' | 'sessionTimeoutMs' | 'createTopics' | 'checkTopicSettings'
 
 /** Options after defaults and validation. */
 export type ResolvedOptions = Omit<DetourOptions, Defaulted | 'inPlaceBackoff' | 'requireCompactedRedirect'> &
@@ -166,6 +176,7 @@ export function resolveOptions(options: DetourOptions): ResolvedOptions {
   }
   integer('maxPendingIds', merged.maxPendingIds, 1)
   integer('rebuildTimeoutMs', merged.rebuildTimeoutMs, 1)
+  integer('sessionTimeoutMs', merged.sessionTimeoutMs, 1000)
   integer('transactionTimeoutMs', merged.transactionTimeoutMs, 1000)
   if (merged.replicationFactor !== undefined && merged.replicationFactor !== -1) integer('replicationFactor', merged.replicationFactor, 1)
   if (merged.handOff !== 'transactional' && merged.handOff !== 'sequential') {

@@ -18,6 +18,15 @@ export interface GroupMembership {
 }
 
 /**
+ * The consumer's membership lease: renewed by every successful heartbeat (and group join); it runs out
+ * when none succeeded for `leaseMs` — the coordinator may evict this member soon, or did.
+ */
+export interface MembershipLease {
+  /** Called when the lease runs out (once per lapse). */
+  onLapse: (() => void) | undefined
+}
+
+/**
  * Watches the application's consumer:
  * - its member id (from `GROUP_JOIN`), to ask the coordinator which partitions this member owns
  *   (`DescribeGroups`) before a fenced partition is claimed again;
@@ -25,16 +34,27 @@ export interface GroupMembership {
  *   that waits (for its partition's rebuild, for room in the group store) must stop waiting first. kafkajs
  *   announces nothing before it waits, so both methods are wrapped to abort {@link stopping} first.
  */
-export class ConsumerWatch implements GroupMembership {
+export class ConsumerWatch implements GroupMembership, MembershipLease {
   private memberId: string | undefined
   private controller = new AbortController()
   private readonly restore: Array<() => void> = []
+  private lease: NodeJS.Timeout | undefined
+  onLapse: (() => void) | undefined
 
-  constructor(private readonly consumer: Consumer) {
+  /** `leaseMs`: how long without a successful heartbeat before the lease runs out (see `sessionTimeoutMs`). */
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly leaseMs = 20_000,
+  ) {
     this.restore.push(
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
         this.memberId = event.payload.memberId
+        this.renew()
       }),
+      consumer.on(consumer.events.HEARTBEAT, () => this.renew()),
+      // A crashed or stopped consumer is no member: nothing to renew until it joins again.
+      consumer.on(consumer.events.CRASH, () => this.endLease()),
+      consumer.on(consumer.events.STOP, () => this.endLease()),
       // A consumer connected again (after a disconnect) starts with a fresh signal.
       consumer.on(consumer.events.CONNECT, () => {
         if (this.controller.signal.aborted) this.controller = new AbortController()
@@ -51,6 +71,25 @@ export class ConsumerWatch implements GroupMembership {
         if (consumer[method] === wrapped) consumer[method] = original
       })
     }
+  }
+
+  /** Renews the lease (a heartbeat succeeded, or the consumer joined the group). */
+  private renew(): void {
+    if (this.lease !== undefined) clearTimeout(this.lease)
+    this.lease = setTimeout(() => {
+      this.lease = undefined
+      try {
+        this.onLapse?.()
+      } catch {
+        // The gate's handler does not throw; a kafkajs timer must never see an error.
+      }
+    }, this.leaseMs)
+    this.lease.unref()
+  }
+
+  private endLease(): void {
+    if (this.lease !== undefined) clearTimeout(this.lease)
+    this.lease = undefined
   }
 
   get stopping(): AbortSignal {
@@ -79,6 +118,7 @@ export class ConsumerWatch implements GroupMembership {
 
   /** Puts the consumer's methods back (Detour stopped). */
   detach(): void {
+    this.endLease()
     for (const undo of this.restore.splice(0)) undo()
   }
 }

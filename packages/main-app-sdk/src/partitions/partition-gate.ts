@@ -71,6 +71,8 @@ interface Slot extends TopicPartition {
   problem: Error | undefined
   /** Changes every time the slot becomes ready (see {@link PartitionGate.ticket}). */
   ticket: number
+  /** The coordinator must confirm the partition is still this member's before it is ready again. */
+  verify: boolean
 }
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -121,6 +123,7 @@ export class PartitionGate {
         const slot = this.slots.get(key) ?? this.addSlot(key, topic, partition)
         slot.state = 'preparing'
         slot.reclaim = true
+        slot.verify = false
         slot.problem = undefined
         fresh.push(slot)
       }
@@ -138,7 +141,7 @@ export class PartitionGate {
   }
 
   private addSlot(key: string, topic: string, partition: number): Slot {
-    const slot: Slot = { topic, partition, state: 'preparing', reclaim: true, target: undefined, preparing: undefined, waiters: new Set(), problem: undefined, ticket: 0 }
+    const slot: Slot = { topic, partition, state: 'preparing', reclaim: true, target: undefined, preparing: undefined, waiters: new Set(), problem: undefined, ticket: 0, verify: false }
     this.slots.set(key, slot)
     let partitions = this.byTopic.get(topic)
     if (!partitions) {
@@ -213,6 +216,11 @@ export class PartitionGate {
       for (let attempt = 1; this.current(slot, generation) && slot.state !== 'ready' && slot.state !== 'lost' && slot.state !== 'mismatch'; attempt++) {
         if (attempt > 1) await sleep(Math.min(5000, 200 * 2 ** (attempt - 2)), this.stopController.signal)
         try {
+          if (slot.verify) {
+            // The membership lease lapsed: only the coordinator can say whether the partition is still ours.
+            if (!(await this.ownsNow(slot))) continue
+            slot.verify = false
+          }
           if (slot.reclaim && this.options.handOff.mode === 'transactional') {
             // An evicted instance must not fence the partition's new owner: ask the coordinator first.
             if (!(await this.ownsNow(slot))) continue
@@ -235,14 +243,41 @@ export class PartitionGate {
     return slot.preparing
   }
 
-  /** Whether this member owns the partition now; marks it `lost` when the group is stable and it does not. */
+  /**
+   * Whether this member owns the partition now. When the group is stable, every slot the coordinator does
+   * not give this member is marked `lost` at once — an evicted member has lost all of them, not only the
+   * one that asked.
+   */
   private async ownsNow(slot: Slot): Promise<boolean> {
     const ownership = await this.options.membership.ownership()
     if (!ownership.stable) return false
-    if (ownership.owned.has(topicPartitionKey(slot.topic, slot.partition))) return true
-    slot.state = 'lost'
-    this.wake(slot)
-    return false
+    for (const [key, other] of this.slots) {
+      if (ownership.owned.has(key) || other.state === 'lost' || other.state === 'mismatch') continue
+      other.state = 'lost'
+      this.wake(other)
+    }
+    return ownership.owned.has(topicPartitionKey(slot.topic, slot.partition))
+  }
+
+  /**
+   * The consumer's membership lease lapsed (no heartbeat succeeded for most of the session timeout): the
+   * coordinator may have evicted this member. No partition is ready — no handler starts on it — until the
+   * coordinator confirms it is still this member's (then it is synced again; otherwise it is `lost`, and
+   * the next assignment prepares what this member owns then).
+   */
+  leaseLapsed(): void {
+    let affected = 0
+    for (const slot of this.slots.values()) {
+      if (slot.state !== 'ready' && slot.state !== 'unsynced') continue
+      slot.state = 'unsynced'
+      slot.verify = true
+      affected++
+    }
+    if (affected > 0) {
+      this.options.logger.warn('No consumer heartbeat succeeded for most of the session timeout: pausing decisions until the coordinator confirms the partitions are still ours', {
+        partitions: affected,
+      })
+    }
   }
 
   private async sync(slot: Slot, generation: number): Promise<void> {

@@ -64,6 +64,7 @@ export async function startApp(broker: TestBroker, kafka: Kafka, settings: AppSe
       topics: [settings.topic],
       topicAdmin: broker.topicAdmin,
       followerConfig: { maxWaitTimeInMs: 100 },
+      sessionTimeoutMs: broker.consumerTiming.sessionTimeout,
       // The embedded broker's transactions are not faithful: hand-offs are sequential there.
       handOff: broker.capabilities.transactions ? 'transactional' : 'sequential',
       ...settings.detour,

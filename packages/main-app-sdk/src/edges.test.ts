@@ -461,7 +461,7 @@ describe('ConsumerWatch: the membership lease', () => {
     readonly events = { GROUP_JOIN: 'join', HEARTBEAT: 'heartbeat', CRASH: 'crash', STOP: 'stop', CONNECT: 'connect' }
     override on(event: string, listener: (...args: unknown[]) => void): this & (() => void) {
       super.on(event, listener)
-      return Object.assign(() => this.off(event, listener), this) as this & (() => void)
+      return Object.assign(() => this.off(event, listener), this)
     }
     async disconnect(): Promise<void> {}
     async stop(): Promise<void> {}

@@ -27,6 +27,7 @@ import { TransactionalHandOff } from './hand-off/transactional-hand-off.js'
 import { createSdkMetrics, type SdkMetrics } from './metrics/sdk-metrics.js'
 import { resolveOptions, type DetourOptions, type ResolvedOptions } from './options.js'
 import { ConsumerWatch } from './partitions/consumer-watch.js'
+import { producerWithOwnOffsetsCache } from './hand-off/own-offsets-cache.js'
 import { PartitionGate, type PartitionReadiness } from './partitions/partition-gate.js'
 import { BatchProcessor } from './processing/batch-processor.js'
 import { MessageProcessor } from './processing/message-processor.js'
@@ -104,8 +105,9 @@ export class Detour extends SafeEmitter<DetourEvents> {
     this.handOff =
       resolved.handOff === 'transactional'
         ? new TransactionalHandOff({
+            // Its own committed-offset cache: see own-offsets-cache.ts (kafkajs shares one with the consumer).
             createProducer: (transactionalId) =>
-              kafka.producer({
+              producerWithOwnOffsetsCache(kafka, {
                 ...producerSettings,
                 transactionalId,
                 idempotent: true,
@@ -116,7 +118,7 @@ export class Detour extends SafeEmitter<DetourEvents> {
                 // Retried without limit, as kafkajs wants for idempotent producers: while the cluster is down
                 // a hand-off waits (heartbeating) instead of failing; a fenced producer fails at once.
                 retry: { initialRetryTime: 10, maxRetryTime: 1000, retries: Number.MAX_SAFE_INTEGER, ...resolved.producerConfig?.retry },
-              }),
+              }).producer,
             transactionalId: (topic, partition) => `${resolved.transactionalIdPrefix}-${topic}-${partition}`,
             writer,
             connectShared,
@@ -178,9 +180,6 @@ export class Detour extends SafeEmitter<DetourEvents> {
       stopping: () => this.watch.stopping,
       pausePartition: (payload) => {
         payload.pause()
-      },
-      seek: (topic, partition, offset) => {
-        resolved.consumer.seek({ topic, partition, offset })
       },
     })
     this.batches = new BatchProcessor(this.processor)

@@ -12,6 +12,11 @@ if (choice.unavailable) console.log(`fencing.broker.test.ts skipped: ${choice.un
  * timeout) finishes its hand-off late: after the new owner rebuilt the partition and processed later
  * messages of the key. Transactional hand-offs fence it: the new owner's claim initialised the partition's
  * transactional id, so the late transaction fails and nothing of it becomes visible.
+ *
+ * Detour's membership lease normally stops the late hand-off before it is even attempted (no heartbeat
+ * during the long handler: the partition must be verified first). The first two tests switch the lease off
+ * (a session timeout far above the consumer's) to show what each hand-off mode does on its own; the last
+ * one shows the lease.
  */
 describe.skipIf(choice.unavailable !== undefined)('fencing an evicted owner (real Kafka transactions)', () => {
   let broker: TestBroker
@@ -25,23 +30,25 @@ describe.skipIf(choice.unavailable !== undefined)('fencing an evicted owner (rea
     await broker.stop()
   })
 
-  async function evictedOwner(handOff: 'transactional' | 'sequential') {
+  async function evictedOwner(handOff: 'transactional' | 'sequential', lease: 'on' | 'off' = 'off') {
     const { topic, groupId, topics } = await setupTopics(broker, 1)
     const log: LogEntry[] = []
     let releaseA!: () => void
     const aBlocked = new Promise<void>((resolve) => (releaseA = resolve))
     let aEntered = false
+    let aFailed = false
     let lateHandOff: unknown
     // Instance 1 receives A and is stuck in its handler past the session timeout; then A fails.
     const first = await startApp(broker, kafka, {
       name: 'first',
       topic,
       groupId,
-      detour: { handOff },
+      detour: lease === 'on' ? { handOff } : { handOff, sessionTimeoutMs: 3_600_000 },
       handler: async (payload: EachMessagePayload) => {
         if (payload.message.value?.toString() === 'A') {
           aEntered = true
           await aBlocked
+          aFailed = true
           throw new Error('the database timed out')
         }
         log.push(entry('first', payload))
@@ -62,6 +69,11 @@ describe.skipIf(choice.unavailable !== undefined)('fencing an evicted owner (rea
       // Now instance 1's handler fails: its hand-off comes too late.
       first.detour.on('error', () => {})
       releaseA()
+      if (lease === 'on') {
+        await waitFor(() => aFailed, 'instance 1 to fail A', 30_000)
+        await new Promise((resolve) => setTimeout(resolve, 3000))
+        return { log, redirect: await redirectRecords(topics.redirect), lateHandOff: await first.detour.registry.getSingleMetricAsString('detour_hand_off_failures_total') }
+      }
       await waitFor(async () => {
         const text = await first.detour.registry.getSingleMetricAsString('detour_hand_off_failures_total')
         lateHandOff = text
@@ -87,7 +99,7 @@ describe.skipIf(choice.unavailable !== undefined)('fencing an evicted owner (rea
     return records.map((r) => parseRedirectKey(r.message.key).id)
   }
 
-  it('transactional: the late hand-off is fenced and writes nothing; A and B were processed in order, by the new owner only', async () => {
+  it('transactional, lease off: the late hand-off is fenced and writes nothing; A and B were processed in order, by the new owner only', async () => {
     const { log, redirect } = await evictedOwner('transactional')
     // Only the new owner processed, A before B. (A rebalance when the evicted instance rejoins can make kafkajs
     // deliver A and B again if it lands before their commit: duplicates in order, allowed.)
@@ -97,9 +109,17 @@ describe.skipIf(choice.unavailable !== undefined)('fencing an evicted owner (rea
     expect(redirect).toEqual([])
   })
 
-  it('sequential (the documented limit): the late hand-off lands after B was processed — A would be retried after B', async () => {
+  it('sequential, lease off (the documented limit): the late hand-off lands after B was processed — A would be retried after B', async () => {
     const { log, redirect } = await evictedOwner('sequential')
     expect(log.map((e) => `${e.by}:${e.value}`)).toEqual(['second:A', 'second:B'])
     expect(redirect.length).toBe(1)
+  })
+
+  it('sequential, lease on: the lapsed lease keeps the evicted instance from even attempting its late hand-off', async () => {
+    const { log, redirect, lateHandOff } = await evictedOwner('sequential', 'on')
+    expect(log.every((e) => e.by === 'second')).toBe(true)
+    expect(log.map((e) => e.value).join('')).toMatch(/^(AB)+$/)
+    expect(redirect).toEqual([])
+    expect(String(lateHandOff)).not.toMatch(/detour_hand_off_failures_total\{[^}]*\} [1-9]/)
   })
 })

@@ -41,9 +41,8 @@ class Pending {
  * messages of that group are redirected behind it; the ids reach the shared group store only once the
  * hand-off says they are durably pending (never taken back from it: the follower may have applied them
  * from the broker meanwhile); offsets are resolved only once the writes are acknowledged. If the writes
- * fail, the overlay is dropped, the partition syncs again, the consumer seeks back to the first gathered
- * message, and kafkajs delivers the batch again from there (messages processed meanwhile are processed
- * again, in order; messages decided before a later pending id of their group are skipped).
+ * fail, the overlay is dropped, the partition syncs again, and kafkajs delivers the batch again from its
+ * first unresolved message (messages processed meanwhile are processed again, in order; messages decided before a later pending id of their group are skipped).
  *
  * A batch that is revoked or stopped midway throws (a retriable `DetourFencedError` or
  * `DetourStoppingError`): returning would let kafkajs resolve — and commit — the whole batch.

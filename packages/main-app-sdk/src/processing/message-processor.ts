@@ -38,12 +38,6 @@ export interface MessageProcessorDeps {
   readonly stopping: () => AbortSignal
   /** Pauses a partition in kafkajs (a source partition without Detour partitions). */
   readonly pausePartition: (payload: EachMessagePayload) => void
-  /**
-   * Sends the consumer back to `offset` of a partition (kafkajs `consumer.seek`). After a failed hand-off
-   * transaction: kafkajs shares its committed-offset cache between the consumer and Detour's producers, and
-   * `sendOffsets` marks the offset committed there before the transaction's outcome is known.
-   */
-  readonly seek: (topic: string, partition: number, offset: string) => void
 }
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
@@ -347,15 +341,6 @@ export class MessageProcessor {
       this.deps.metrics.handOffFailures.inc({ topic })
       const fenced = error instanceof DetourFencedError
       this.deps.gate.markUnsynced(topic, partition, fenced || !this.deps.handOff.isClaimed(topic, partition))
-      if (this.deps.handOff.mode === 'transactional') {
-        // The transaction's sendOffsets may have marked a later offset as committed in kafkajs' cache (shared
-        // with the consumer) although it aborted: without the seek, the consumer could skip this message.
-        try {
-          this.deps.seek(topic, partition, payload.message.offset)
-        } catch (seekError) {
-          this.deps.logger.debug('Could not seek back to a message whose hand-off failed', { topic, partition, offset: payload.message.offset, error: seekError })
-        }
-      }
       this.deps.logger.warn(fenced ? 'Hand-off fenced: another instance owns the partition now' : 'Hand-off failed; the message will be handled again', {
         topic,
         partition,

@@ -27,8 +27,6 @@ export interface Rig {
   readonly handOff: HandOff
   readonly topics: DetourTopics
   readonly errors: Error[]
-  /** `consumer.seek` calls Detour made (after failed hand-off transactions). */
-  readonly seeks: Array<{ topic: string; partition: number; offset: string }>
   readonly wrap: (handler: EachMessageHandler) => EachMessageHandler
   readonly wrapBatch: (handler: EachMessageHandler) => EachBatchHandler
   /** Assigns partitions (as kafkajs' GROUP_JOIN) and waits until they are ready or lost. */
@@ -55,7 +53,6 @@ export function createRig(broker: FakeBroker, options: RigOptions = {}): Rig {
   const membership = new FakeMembership()
   const writer = new SharedWriter(broker.producer())
   const errors: Error[] = []
-  const seeks: Array<{ topic: string; partition: number; offset: string }> = []
   const handOff: HandOff =
     (options.mode ?? 'transactional') === 'transactional'
       ? new TransactionalHandOff({
@@ -97,9 +94,6 @@ export function createRig(broker: FakeBroker, options: RigOptions = {}): Rig {
     pausePartition: (p) => {
       p.pause()
     },
-    seek: (topic, partition, offset) => {
-      seeks.push({ topic, partition, offset })
-    },
   })
   return {
     name,
@@ -111,7 +105,6 @@ export function createRig(broker: FakeBroker, options: RigOptions = {}): Rig {
     handOff,
     topics,
     errors,
-    seeks,
     wrap: (handler) => processor.wrap(handler),
     wrapBatch: (handler) => new BatchProcessor(processor).wrap(handler),
     async assign(...partitions) {

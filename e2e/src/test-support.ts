@@ -44,8 +44,15 @@ export async function setUpSuite(options: StartBrokerOptions = {}): Promise<Test
  * (`DETOUR_E2E_KEEP_TOPICS=1` keeps them): random names must not pile up on a shared or existing cluster.
  */
 export async function scenario(broker: TestBroker, options: ScenarioOptions): Promise<ScenarioResult> {
+  // The checks count retry records read back from the retry topic after the fact: the worker's purge of
+  // resolved records (on by default) could delete one before a loaded machine's observer read it.
+  const extraArgs = options.worker?.extraArgs ?? []
+  const worker = extraArgs.some((arg) => arg.includes('purge-resolved-records'))
+    ? options.worker
+    : { ...options.worker, extraArgs: ['--purge-resolved-records', 'false', ...extraArgs] }
   const result = await runScenario({
     ...options,
+    worker,
     deleteTopics: false,
     broker,
     log: process.env.DETOUR_E2E_VERBOSE ? (line) => console.log(line) : undefined,

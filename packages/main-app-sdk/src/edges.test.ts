@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { EventEmitter } from 'node:events'
 import { Kafka, type Consumer, type EachMessagePayload } from 'kafkajs'
-import { GroupStore, detourTopicsFor, noopLogger } from '@detour/core'
+import { GroupStore, buildTombstone, detourTopicsFor, noopLogger } from '@detour/core'
 import { FakeBroker, FakeFollower, FakeMembership, sourceMessage } from './test-support/fakes.js'
 import { GROUP, TOPIC, createRig, deliver, deliverBatches, payload, redirectLog, retryIds } from './test-support/unit-rig.js'
 import { producerWithOwnOffsetsCache } from './hand-off/own-offsets-cache.js'
@@ -494,4 +494,49 @@ describe('ConsumerWatch: the membership lease', () => {
     expect(lapses).toBe(1)
     watch.detach()
   })
+})
+
+describe('a hand-off retried and released before its commit returned (a stalled main app)', () => {
+  /** The fake broker, with `sendBatch` answering where the redirect records land, as Kafka does. */
+  function withBaseOffsets(broker: FakeBroker, redirectTopic: string): void {
+    const producer = broker.producer.bind(broker)
+    broker.producer = (transactionalId?: string) => {
+      const p = producer(transactionalId)
+      if (transactionalId === undefined) return p
+      const transaction = p.transaction.bind(p)
+      p.transaction = async () => {
+        const txn = await transaction()
+        const send = txn.sendBatch.bind(txn)
+        txn.sendBatch = async (request) => {
+          const base = broker.records(redirectTopic, 0).length
+          await send(request)
+          return [{ topicName: redirectTopic, partition: 0, errorCode: 0, baseOffset: String(base) }]
+        }
+        return txn
+      }
+      return p
+    }
+  }
+
+  for (const api of ['eachMessage', 'eachBatch'] as const) {
+    it(`${api}: the id is not recorded once the follower applied its record and tombstone (no zombie id)`, async () => {
+      const broker = new FakeBroker()
+      withBaseOffsets(broker, detourTopicsFor([TOPIC], GROUP).get(TOPIC)!.redirect)
+      const rig = createRig(broker)
+      await rig.assign(0)
+      // The commit lands; before the main app gets its answer, the worker retries the record and releases
+      // the id, and the follower applies both.
+      const commit = broker.commit.bind(broker)
+      broker.commit = (txnId: string, epoch: number): void => {
+        commit(txnId, epoch)
+        broker.append(rig.topics.redirect, 0, buildTombstone({ partition: 0, id: id(3), groupKey: Buffer.from('k'), consumerGroup: GROUP }))
+        rig.follower.applyAll(TOPIC, 0)
+      }
+      const failing = async (): Promise<void> => Promise.reject(new Error('down'))
+      if (api === 'eachMessage') await deliver(rig, rig.wrap(failing), [sourceMessage(3, 'k', 'A')])
+      else await deliverBatches(rig, rig.wrapBatch(failing), [sourceMessage(3, 'k', 'A')])
+      expect(redirectLog(broker, rig.topics)).toEqual([`+${id(3)}`, `-${id(3)}`])
+      expect(rig.store.pendingCount).toBe(0)
+    })
+  }
 })

@@ -67,8 +67,12 @@ export interface HandOff {
   /**
    * The id becomes pending and the message goes to the retry topic. `onPending` runs once the id is
    * durably pending (transaction committed; redirect record acknowledged) — the caller then records it.
+   * Transactional: it gets the offset the redirect record landed at. The retry record became readable
+   * with the commit, so the worker may already have retried it and the follower applied its tombstone:
+   * once the follower is past that offset, the store already holds the truth (pending or released), and
+   * recording the id would make a released id pending forever.
    */
-  redirect(ctx: HandOffContext, reason: RedirectReason, error: unknown, onPending: () => void): Promise<RedirectOutcome>
+  redirect(ctx: HandOffContext, reason: RedirectReason, error: unknown, onPending: (redirectBaseOffset?: string) => void): Promise<RedirectOutcome>
   /** The id is pending already (a hand-off whose retry record may be missing): writes the retry record again. */
   resume(ctx: HandOffContext, reason: RedirectReason, error: unknown): Promise<RedirectOutcome>
   /**
@@ -79,7 +83,7 @@ export interface HandOff {
    * nothing is written (transactional), or the redirect records only when `redirectWritten` says so
    * (sequential); the caller then hands them off one by one.
    */
-  handOffMany(plans: readonly PlannedHandOff[], nextOffset: string, onPending: () => void): Promise<{ readonly kind: 'redirected' } | TooLarge>
+  handOffMany(plans: readonly PlannedHandOff[], nextOffset: string, onPending: (redirectBaseOffset?: string) => void): Promise<{ readonly kind: 'redirected' } | TooLarge>
   /** The message goes to the error topic (without its value when too large). */
   deadLetter(ctx: HandOffContext, reason: DeadLetterReason, error: unknown, attempts: number): Promise<void>
   /** Releases an id whose retry record can never be written (the main app's only tombstone). */

@@ -106,7 +106,7 @@ export class TransactionalHandOff implements HandOff {
     writer.producer.disconnect().catch((error: unknown) => this.options.logger.debug('Disconnecting a partition producer failed', { error }))
   }
 
-  redirect(ctx: HandOffContext, reason: RedirectReason, error: unknown, onPending: () => void): Promise<RedirectOutcome> {
+  redirect(ctx: HandOffContext, reason: RedirectReason, error: unknown, onPending: (redirectBaseOffset?: string) => void): Promise<RedirectOutcome> {
     const redirect = buildRedirectRecord({ source: ctx.source, id: ctx.id, groupKey: ctx.groupKey, reason, consumerGroup: ctx.consumerGroup })
     return this.inTransaction(
       ctx,
@@ -122,7 +122,7 @@ export class TransactionalHandOff implements HandOff {
     return this.inTransaction(ctx, [{ topic: ctx.topics.retry, messages: [retryRecord(ctx, reason, error)] }], () => {})
   }
 
-  handOffMany(plans: readonly PlannedHandOff[], nextOffset: string, onPending: () => void): Promise<RedirectOutcome> {
+  handOffMany(plans: readonly PlannedHandOff[], nextOffset: string, onPending: (redirectBaseOffset?: string) => void): Promise<RedirectOutcome> {
     const first = plans[0]
     if (!first) return Promise.resolve({ kind: 'redirected' })
     const redirects: Message[] = []
@@ -141,7 +141,7 @@ export class TransactionalHandOff implements HandOff {
   private async inTransaction(
     ctx: HandOffContext,
     topicMessages: Array<{ topic: string; messages: Message[] }>,
-    onCommitted: () => void,
+    onCommitted: (redirectBaseOffset: string | undefined) => void,
     nextOffset = (BigInt(ctx.source.offset) + 1n).toString(),
   ): Promise<RedirectOutcome> {
     const { topic, partition } = ctx.source
@@ -150,6 +150,7 @@ export class TransactionalHandOff implements HandOff {
       throw new DetourHandOffError(ctx.topics.redirect, `${topic}/${partition} has no claimed transactional producer`, undefined)
     }
     let transaction: Transaction
+    let redirectBaseOffset: string | undefined
     try {
       transaction = await writer.producer.transaction()
     } catch (failure) {
@@ -158,7 +159,9 @@ export class TransactionalHandOff implements HandOff {
     }
     try {
       // One produce request per broker for both records: they are committed together or not at all.
-      await transaction.sendBatch({ acks: -1, topicMessages })
+      const metadata = await transaction.sendBatch({ acks: -1, topicMessages })
+      // Where the redirect records landed (they are consecutive from there): see `onPending`.
+      redirectBaseOffset = (Array.isArray(metadata) ? metadata : []).find((m) => m.topicName === ctx.topics.redirect && m.partition === partition)?.baseOffset
       await transaction.sendOffsets({
         consumerGroupId: ctx.consumerGroup,
         topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }],
@@ -185,7 +188,7 @@ export class TransactionalHandOff implements HandOff {
       writer.broken = true
       throw this.failure(ctx, writer, 'committing', failure)
     }
-    onCommitted()
+    onCommitted(redirectBaseOffset)
     return { kind: 'redirected' }
   }
 

@@ -310,6 +310,11 @@ export class PartitionGate {
     return slot?.state === 'ready' ? slot.ticket : 0
   }
 
+  /** The redirect follower's position in the partition's redirect partition (the next offset it applies). */
+  followerPosition(topic: string, partition: number): bigint {
+    return this.options.follower.position(topic, partition)
+  }
+
   /** True while the partition is ready under `ticket` (assigned, claimed and synced since the decision). */
   holds(topic: string, partition: number, ticket: number): boolean {
     const slot = this.byTopic.get(topic)?.get(partition)

@@ -145,8 +145,14 @@ export class BatchProcessor {
     for (const item of pending.items) this.processor.checkTicket(item.payload, item.ticket)
     const { handOff, metrics, store } = this.processor.deps
     const plans = pending.items.map((g) => g.plan)
-    const record = (): void => {
-      for (const { plan, key } of pending.items) if (plan.kind === 'redirect') store.add(plan.ctx.source.topic, plan.ctx.source.partition, key.storeKey, key.id)
+    const record = (redirectBaseOffset?: string): void => {
+      // The redirect records are consecutive from their base offset, in the order of the plans.
+      let index = 0
+      for (const { plan, key } of pending.items) {
+        if (plan.kind !== 'redirect') continue
+        const { topic: source, partition: p } = plan.ctx.source
+        if (!this.processor.followerApplied(source, p, redirectBaseOffset, index++)) store.add(source, p, key.storeKey, key.id)
+      }
     }
     const outcome = await this.processor.write(first.payload, () => handOff.handOffMany(plans, (BigInt(lastOffset) + 1n).toString(), record))
     const items = pending.take()

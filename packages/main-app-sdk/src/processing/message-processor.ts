@@ -234,6 +234,14 @@ export class MessageProcessor {
   }
 
   /**
+   * True when the redirect follower has applied the redirect record at `base + index` already (then the
+   * store holds what the broker says of its id, its tombstone included). `base` undefined: unknown.
+   */
+  followerApplied(topic: string, partition: number, base: string | undefined, index: number): boolean {
+    return base !== undefined && this.deps.gate.followerPosition(topic, partition) > BigInt(base) + BigInt(index)
+  }
+
+  /**
    * Throws a retriable `DetourFencedError` unless the partition is still ready under `ticket`: a decision
    * made before a rebalance or a re-sync (a long wait for room in the store) is not written.
    */
@@ -268,8 +276,8 @@ export class MessageProcessor {
     const ctx = this.context(payload, key.id, key.groupKey)
     this.remember(key.id, reason, error)
     const outcome = await this.write(payload, () =>
-      handOff.redirect(ctx, reason, error, () => {
-        store.add(topic, partition, key.storeKey, key.id)
+      handOff.redirect(ctx, reason, error, (redirectOffset) => {
+        if (!this.followerApplied(topic, partition, redirectOffset, 0)) store.add(topic, partition, key.storeKey, key.id)
       }),
     )
     this.unfinished.delete(key.id)

@@ -21,6 +21,12 @@ export interface DetourAppSettings {
   readonly around?: (wrapped: EachMessageHandler) => EachMessageHandler
   readonly groupId?: string
   readonly detour?: Partial<DetourOptions>
+  /**
+   * `eachBatch`: the consumer runs `detour.eachBatch(handler)` (the hand-offs of a batch share one
+   * transaction); `around` is not used then.
+   * @defaultValue 'eachMessage'
+   */
+  readonly api?: 'eachMessage' | 'eachBatch'
   /** Called after `detour.start()` and before the consumer connects (e.g. to listen for `ready`). */
   readonly beforeConsume?: (detour: Detour) => void
 }
@@ -52,10 +58,14 @@ export async function startDetourApp(ctx: BenchContext, settings: DetourAppSetti
   try {
     await detour.start()
     settings.beforeConsume?.(detour)
-    const wrapped = detour.eachMessage(settings.handler)
     await consumer.connect()
     await consumer.subscribe({ topic: settings.topic, fromBeginning: true })
-    await consumer.run({ eachMessage: settings.around ? settings.around(wrapped) : wrapped })
+    if (settings.api === 'eachBatch') {
+      await consumer.run({ eachBatch: detour.eachBatch(settings.handler) })
+    } else {
+      const wrapped = detour.eachMessage(settings.handler)
+      await consumer.run({ eachMessage: settings.around ? settings.around(wrapped) : wrapped })
+    }
   } catch (error) {
     await stop().catch(() => undefined)
     throw error

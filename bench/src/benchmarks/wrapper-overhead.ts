@@ -1,4 +1,5 @@
-import type { EachMessagePayload, KafkaMessage } from 'kafkajs'
+import { EventEmitter } from 'node:events'
+import { AssignerProtocol, type Consumer, type EachMessagePayload, type KafkaMessage } from 'kafkajs'
 import { createDetour } from '@detour/main-app-sdk'
 import { randomName } from '@detour/testkit'
 import type { BenchContext } from '../suite/types.js'
@@ -20,8 +21,9 @@ export async function measureWrapperOverhead(ctx: BenchContext, calls: number, r
   const topic = randomName('bench-overhead')
   await ctx.broker.createTopic(topic, partitions)
   const groupId = randomName('bench-overhead-app')
-  // The consumer is never connected: Detour only needs it for its group events.
-  const consumer = ctx.kafka.consumer({ groupId, ...ctx.consumerConfig })
+  // No consumer connects: Detour only needs a consumer's group events and its group description, so a
+  // stand-in announces this member's assignment (every partition) and confirms it to the ownership check.
+  const consumer = assignedConsumer(groupId, topic, partitions)
   const detour = createDetour({
     kafka: ctx.kafka,
     consumer,
@@ -50,6 +52,7 @@ export async function measureWrapperOverhead(ctx: BenchContext, calls: number, r
   }
   try {
     await detour.start()
+    consumer.join()
     // First message of each partition waits for its rebuild (empty redirect topic: one offsets request).
     for (const payload of payloads.slice(0, partitions)) await wrapped(payload)
     await loop(noop)
@@ -64,4 +67,29 @@ export async function measureWrapperOverhead(ctx: BenchContext, calls: number, r
   } finally {
     await detour.stop()
   }
+}
+
+/** A consumer stand-in that is a member of `groupId` owning every partition of `topic` (see above). */
+function assignedConsumer(groupId: string, topic: string, partitions: number): Consumer & { join(): void } {
+  const emitter = new EventEmitter()
+  const memberId = 'bench-member'
+  const assignment = { [topic]: Array.from({ length: partitions }, (_, p) => p) }
+  const events = { GROUP_JOIN: 'consumer.group_join', HEARTBEAT: 'consumer.heartbeat', CRASH: 'consumer.crash', STOP: 'consumer.stop', CONNECT: 'consumer.connect' }
+  const stub = {
+    events,
+    on(event: string, listener: (...args: unknown[]) => void) {
+      emitter.on(event, listener)
+      return () => emitter.off(event, listener)
+    },
+    async disconnect() {},
+    async stop() {},
+    async describeGroup() {
+      const memberAssignment = AssignerProtocol.MemberAssignment.encode({ version: 0, assignment, userData: Buffer.alloc(0) })
+      return { groupId, state: 'Stable', protocol: 'RoundRobinAssigner', protocolType: 'consumer', errorCode: 0, members: [{ memberId, memberAssignment }] }
+    },
+    join() {
+      emitter.emit(events.GROUP_JOIN, { payload: { groupId, memberId, memberAssignment: assignment } })
+    },
+  }
+  return stub as unknown as Consumer & { join(): void }
 }

@@ -137,7 +137,8 @@ describe('durable resolution, retention and events', () => {
     await worker.start()
     await waitFor(async () => (await committedOffset(admin, worker.options.workerGroupId, scenario.topics.retry)) === '3', 'the commit', 15_000)
     await waitFor(async () => (await logStartOffset(admin, scenario.topics.retry)) === '3', 'the purge up to the committed offset', 10_000)
-    expect(await metricValue(worker.registry, 'detour_retry_purges_total')).toBeGreaterThanOrEqual(1)
+    // The broker moves the log start before the worker has the answer (and counts the purge).
+    await waitFor(async () => (await metricValue(worker.registry, 'detour_retry_purges_total')) >= 1, 'the purge to be counted', 10_000)
     // Records that arrive later are purged too, once resolved and committed.
     await redirect(producer, scenario, [{ offset: 3, key: 'b' }])
     await waitFor(async () => (await logStartOffset(admin, scenario.topics.retry)) === '4', 'the next purge', 10_000)

@@ -50,6 +50,8 @@ describe('@detour/core public API', () => {
         'resolveGroupIdFlags',
         'resolveGroupIds',
         'SASL_MECHANISMS',
+        'dropForeignEnvArguments',
+        'CLI_ENV_PREFIX',
         'createJsonLogger',
         'decodeRedirectRecord',
         'decodeRetryRecord',

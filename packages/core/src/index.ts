@@ -33,7 +33,7 @@ export {
   topicPartitionKey,
   parseTopicPartitionKey,
 } from './model/index.js'
-export type { MessageId, SourceCoordinates, GroupKey, GroupKeyFn, DetourTopics, TopicNaming, TopicPartition } from './model/index.js'
+export type { MessageId, SourceCoordinates, GroupKey, GroupKeyFn, DetourTopics, TopicNaming, TopicPartition, HeldGroup } from './model/index.js'
 export { DetourHeaders, HeaderLimits, headerString, headerBuffer, truncateUtf8, userHeaders } from './headers/index.js'
 export type { DetourHeaderName, RedirectReason, DeadLetterReason } from './headers/index.js'
 export {
@@ -84,6 +84,8 @@ export {
   createKafka,
   checkConnectionSettings,
   SASL_MECHANISMS,
+  dropForeignEnvArguments,
+  CLI_ENV_PREFIX,
 } from './config/index.js'
-export type { ResolvedGroupIds, GroupIdInput, GroupIdFlags, KafkaConnectionSettings, SaslMechanism } from './config/index.js'
+export type { ResolvedGroupIds, GroupIdInput, GroupIdFlags, KafkaConnectionSettings, SaslMechanism, KnownCliOptions } from './config/index.js'
 export type { LifecycleState, StopResult } from './lifecycle/index.js'

@@ -1,4 +1,5 @@
 import yargs, { type Argv } from 'yargs'
+import { CLI_ENV_PREFIX, dropForeignEnvArguments } from '@detour/core'
 import { ExitCodes, exitCodeOf, isAdminError } from '../errors/index.js'
 import type { AdminService } from '../service/admin-service.js'
 import {
@@ -37,7 +38,7 @@ Exit codes: 0 done (something found or written), 1 failure (Kafka/worker unreach
 2 usage error (also: a confirmation is needed but stdin is no terminal and --yes is missing),
 3 nothing found or nothing to do, 4 declined at the confirmation prompt (nothing written).`
 
-const ENV_PREFIX = 'DETOUR'
+const ENV_PREFIX = CLI_ENV_PREFIX
 
 class UsageError extends Error {}
 
@@ -74,39 +75,6 @@ function withEnvNames<T>(y: Argv<T>, positionals: readonly string[] = []): Argv<
     if (!text.includes('[env: ')) y.describe(key, `${text} [env: ${envName(key)}]`)
   }
   return y
-}
-
-function camelCase(name: string): string {
-  return name.toLowerCase().replace(/[_-]+(.)/g, (_match, next: string) => next.toUpperCase())
-}
-
-/**
- * `.env('DETOUR')` turns every `DETOUR_*` variable into an argument and `.strict()` would reject those a
- * command does not know (a worker's `DETOUR_HANDLER`, `DETOUR_GROUP_ID`…): arguments that came only from
- * such variables are dropped before validation (as `detour-retry` does). Unknown flags typed on the
- * command line are still rejected.
- */
-function dropForeignEnvArguments(argv: Record<string, unknown>, y: YargsInternals, typedArgs: readonly string[]): void {
-  const options = y.getOptions()
-  const known = new Set<string>()
-  for (const key of Object.keys(options.key)) {
-    known.add(key)
-    known.add(camelCase(key))
-    for (const alias of options.alias[key] ?? []) known.add(alias)
-  }
-  const typed = new Set(
-    typedArgs
-      .filter((token) => token.startsWith('--'))
-      .map((token) => token.slice(2).split('=')[0] ?? '')
-      .flatMap((name) => [name, camelCase(name), name.replace(/^no-/, '')]),
-  )
-  for (const variable of Object.keys(process.env)) {
-    if (!variable.startsWith(`${ENV_PREFIX}_`)) continue
-    const name = variable.slice(ENV_PREFIX.length + 1).split('__')[0] ?? ''
-    const keys = [camelCase(name), name.toLowerCase().replace(/_/g, '-')]
-    if (keys.some((key) => known.has(key) || typed.has(key))) continue
-    for (const key of keys) Reflect.deleteProperty(argv, key)
-  }
 }
 
 function signalStop(): Promise<void> {
@@ -188,7 +156,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
     .scriptName('detour')
     .usage(`$0 <command> [options]\n\n${DESCRIPTION}`)
     .env(ENV_PREFIX)
-    .middleware(((args: Record<string, unknown>, y: YargsInternals) => dropForeignEnvArguments(args, y, argv)) as unknown as (args: object) => void, true)
+    .middleware(((args: Record<string, unknown>, y: YargsInternals) => dropForeignEnvArguments(args, y.getOptions(), argv)) as unknown as (args: object) => void, true)
     .command(
       'inspect',
       'Show pending ids per consumer group, source topic and partition: groups, oldest pending and its age, why each id waits',

@@ -36,7 +36,7 @@ export interface BrokerScenario {
   /** The main app's hand-off of source message partition/offset. */
   redirect(partition: number, offset: number, key: string | null, options?: { withoutRetry?: boolean; at?: Date; error?: Error; value?: string }): Promise<string>
   /** A worker's tombstone. */
-  tombstone(partition: number, offset: number, key: string | null): Promise<void>
+  tombstone(partition: number, offset: number | string, key: string | null): Promise<void>
   deadLetter(partition: number, offset: number, key: string | null, options?: { reason?: DeadLetterReason; value?: Buffer; headers?: IHeaders; error?: Error }): Promise<void>
   /** Every record of a topic, read from the beginning until `count` arrived. */
   collect(topic: string, count: number): Promise<CollectedMessage[]>
@@ -164,9 +164,9 @@ export async function fakeWorker(scenario: BrokerScenario, token?: string): Prom
         const id = (JSON.parse(body) as { id: string }).id
         const group = state.held.find((g) => g.id === id)
         if (!group) return reply(404, { released: false, error: `no held group with id "${id}"` })
-        const [, partition, offset] = id.split('/').slice(-3)
+        const [, partition = '0', offset = '0'] = id.split('/').slice(-3)
         void scenario
-          .tombstone(Number(partition), Number(offset), group.groupKey === '(none)' ? null : group.groupKey)
+          .tombstone(Number(partition), offset, group.groupKey === '(none)' ? null : group.groupKey)
           .then(() => {
             state.held = state.held.filter((g) => g.id !== id)
             reply(200, { released: true, group })

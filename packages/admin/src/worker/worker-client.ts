@@ -1,22 +1,8 @@
+import type { HeldGroup } from '@detour/core'
 import { AdminNotFoundError, WorkerRequestError } from '../errors/index.js'
 
-/** A group a running worker holds (its `GET /groups/held` answer). */
-export interface HeldGroup {
-  /** The Detour id of the held message. */
-  readonly id: string
-  /** Source topic and partition of the held message. */
-  readonly topic: string
-  readonly partition: number
-  /** Printable group key (`(none)` for keyless, `base64:` for binary keys). */
-  readonly groupKey: string
-  readonly retryTopic: string
-  readonly retryPartition: number
-  readonly retryOffset: string
-  readonly attempts: number
-  /** When the group was held (ISO-8601). */
-  readonly since: string
-  readonly lastError: string
-}
+/** A group a running worker holds (its `GET /groups/held` answer): the contract lives in core. */
+export type { HeldGroup }
 
 export interface WorkerClientOptions {
   /** Base URL of the worker's HTTP server (its `--metrics-host`/`--metrics-port`). */

@@ -2,3 +2,5 @@ export { resolveGroupIds, resolveGroupIdFlags, legacyGroupArguments, DEFAULT_WOR
 export type { ResolvedGroupIds, GroupIdInput, GroupIdFlags } from './group-ids.js'
 export { createKafka, checkConnectionSettings, SASL_MECHANISMS } from './kafka-connection.js'
 export type { KafkaConnectionSettings, SaslMechanism } from './kafka-connection.js'
+export { dropForeignEnvArguments, CLI_ENV_PREFIX } from './cli-env.js'
+export type { KnownCliOptions } from './cli-env.js'

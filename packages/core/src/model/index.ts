@@ -13,3 +13,4 @@ export { detourTopics, detourTopicsFor, defaultTopicNaming } from './topic-names
 export type { DetourTopics, TopicNaming } from './topic-names.js'
 export { topicPartitionKey, parseTopicPartitionKey } from './topic-partition.js'
 export type { TopicPartition } from './topic-partition.js'
+export type { HeldGroup } from './held-group.js'

@@ -1,4 +1,5 @@
 import yargs, { type Argv } from 'yargs'
+import { CLI_ENV_PREFIX, dropForeignEnvArguments } from '@detour/core'
 import { heldCommand, releaseCommand } from './admin-commands.js'
 import { settingOptions, toRunSettings } from '../settings/index.js'
 import { runWorkerCommand, type CliIo } from './run-command.js'
@@ -9,7 +10,7 @@ Every flag can also be set with an environment variable DETOUR_<FLAG> (\`detour-
 --group-id is the main app's group (the SDK's groupId); --consumer-group / DETOUR_CONSUMER_GROUP is its deprecated
 old name.`
 
-const ENV_PREFIX = 'DETOUR'
+const ENV_PREFIX = CLI_ENV_PREFIX
 
 const RUN_ENVIRONMENT = `Environment: every flag also reads the variable shown as [env: ...] (DETOUR_ + the flag in upper case, "-"
 becomes "_"); flags win. Prefer DETOUR_SASL_PASSWORD and DETOUR_ADMIN_TOKEN to their flags (the process list shows
@@ -20,40 +21,6 @@ class UsageError extends Error {}
 /** The part of yargs' runtime API used below (not in @types/yargs). */
 interface YargsInternals {
   getOptions(): { key: Record<string, unknown>; alias: Record<string, string[] | undefined> }
-}
-
-function camelCase(name: string): string {
-  return name.toLowerCase().replace(/[_-]+(.)/g, (_match, next: string) => next.toUpperCase())
-}
-
-/**
- * `.env('DETOUR')` turns every `DETOUR_*` variable into an argument, and `.strict()` rejects the ones the
- * command does not know: `DETOUR_URL` (for `held`) would break `run`, `DETOUR_BROKERS` would break
- * `held`, and unrelated `DETOUR_*` variables would break everything. This middleware (run before
- * validation) drops arguments that came only from such variables; unknown flags typed on the command
- * line are still rejected.
- */
-function dropForeignEnvArguments(argv: Record<string, unknown>, y: YargsInternals): void {
-  const options = y.getOptions()
-  const known = new Set<string>()
-  for (const key of Object.keys(options.key)) {
-    known.add(key)
-    known.add(camelCase(key))
-    for (const alias of options.alias[key] ?? []) known.add(alias)
-  }
-  const typed = new Set(
-    process.argv
-      .filter((token) => token.startsWith('--'))
-      .map((token) => token.slice(2).split('=')[0] ?? '')
-      .flatMap((name) => [name, camelCase(name), name.replace(/^no-/, '')]),
-  )
-  for (const variable of Object.keys(process.env)) {
-    if (!variable.startsWith(`${ENV_PREFIX}_`)) continue
-    const name = variable.slice(ENV_PREFIX.length + 1).split('__')[0] ?? ''
-    const keys = [camelCase(name), name.toLowerCase().replace(/_/g, '-')]
-    if (keys.some((key) => known.has(key) || typed.has(key))) continue
-    for (const key of keys) Reflect.deleteProperty(argv, key)
-  }
 }
 
 function adminUrl<T>(y: Argv<T>) {
@@ -79,7 +46,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
     .scriptName('detour-retry')
     .usage(`$0 <command> [options]\n\n${DESCRIPTION}`)
     .env(ENV_PREFIX)
-    .middleware(dropForeignEnvArguments as unknown as (args: object) => void, true)
+    .middleware(((args: Record<string, unknown>, y: YargsInternals) => dropForeignEnvArguments(args, y.getOptions(), process.argv)) as unknown as (args: object) => void, true)
     .command(
       'run',
       'Run the retry worker (until SIGTERM/SIGINT)',

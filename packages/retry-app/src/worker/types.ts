@@ -1,4 +1,4 @@
-import type { DeadLetterReason, LifecycleState, StopResult, TopicPartition } from '@detour/core'
+import type { DeadLetterReason, HeldGroup, LifecycleState, StopResult, TopicPartition } from '@detour/core'
 
 /**
  * Life cycle of a worker (core's {@link LifecycleState}): `idle` → `starting` → `running` → `stopping` →
@@ -26,25 +26,8 @@ export type ResolutionKind =
   /** The record lacked valid Detour headers; it is in the error topic (reason `malformed`). */
   | 'malformed'
 
-/** A group blocked by an exhausted message under the `hold` policy. */
-export interface HeldGroup {
-  /** The Detour id of the held message (`<topic>/<partition>/<offset>`). */
-  readonly id: string
-  /** Source topic and partition of the held message. */
-  readonly topic: string
-  readonly partition: number
-  /** The group key, printable (UTF-8, or `base64:...`; `(none)` for a keyless message). */
-  readonly groupKey: string
-  /** Where the held retry record sits. */
-  readonly retryTopic: string
-  readonly retryPartition: number
-  readonly retryOffset: string
-  readonly attempts: number
-  /** When the group was held (ISO-8601). */
-  readonly since: string
-  /** The last error message. */
-  readonly lastError: string
-}
+/** A group a running worker holds (its `GET /groups/held` answer): the contract lives in core. */
+export type { HeldGroup }
 
 /** The answer to a release request. */
 export type ReleaseResult =

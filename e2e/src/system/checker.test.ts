@@ -36,8 +36,9 @@ class Feed {
     return { key: null, value: null, timestamp: String(this.clock++), attributes: 0, offset: this.next(topic), headers: {}, ...fields } as KafkaMessage
   }
 
-  output(seq: number, by = 'main-0', run = 'r', key = 'k0'): this {
-    this.obs.apply('out', 0, [this.message('out', { value: Buffer.from(JSON.stringify({ run, key, seq, by })) })])
+  /** An output record; `id` is the source id it names (`src/0/<offset>`), none when not given. */
+  output(seq: number, by = 'main-0', run = 'r', key = 'k0', id?: string): this {
+    this.obs.apply('out', 0, [this.message('out', { value: Buffer.from(JSON.stringify({ run, key, seq, by, id })) })])
     return this
   }
 
@@ -179,6 +180,17 @@ describe('checkRun', () => {
       expect(report.staleReplays).toBe(1)
       expect(report.staleReplaySamples[0]).toMatch(/^b:1 .* replayed after b:3 .*: b:2$/)
       expect(report).toMatchObject({ firstProcessingViolations: 0, duplicates: 6, processed: 8 })
+    })
+
+    it('follows the source log: a copy of an older message written again after a newer one is processed in its place', () => {
+      // The producer sent a:1 again after a:2 (a resend after a hung send): the log is a:1@0, a:2@1, a:1@2.
+      const inOrder = new Feed().output(1, 'main-0', 'r', 'a', 'src/0/0').output(2, 'main-0', 'r', 'a', 'src/0/1').output(1, 'worker', 'r', 'a', 'src/0/2')
+      expect(checkRun(keys({ a: 2 }), inOrder.obs)).toMatchObject({ staleReplays: 0, firstProcessingViolations: 0, duplicates: 1 })
+      // The same outputs, but the last one replays the first copy: a stale replay, named by message.
+      const stale = new Feed().output(1, 'main-0', 'r', 'a', 'src/0/0').output(2, 'main-0', 'r', 'a', 'src/0/1').output(1, 'worker', 'r', 'a', 'src/0/0')
+      const report = checkRun(keys({ a: 2 }), stale.obs)
+      expect(report.staleReplays).toBe(1)
+      expect(report.staleReplaySamples).toEqual(['a:1 (by worker, output p0@2, source src/0/0) replayed after a:2 (by main-0, output p0@1, source src/0/1); not processed again after it: a:2'])
     })
 
     it('does not count a late first processing twice: it is a first-processing violation, and what replays after it is judged as usual', () => {

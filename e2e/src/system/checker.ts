@@ -95,6 +95,28 @@ function pushSample(samples: string[], text: string): void {
   if (samples.length < SAMPLES) samples.push(text)
 }
 
+/** The source offset an output names in its `id` (`<topic>/<partition>/<offset>`), if it names one. */
+function sourceOffset(out: OutputRecord): bigint | undefined {
+  const match = out.id === undefined ? null : /\/(\d+)$/.exec(out.id)
+  return match === null ? undefined : BigInt(match[1]!)
+}
+
+/**
+ * A key's outputs as positions in the key's source log, for the stale-replay check. Detour's order is the
+ * source log's, and the log can itself hold a message twice: a test producer that sends a batch again after
+ * a hung or failed send (its first attempt landing late) appends copies of older messages after newer
+ * ones, and processing such a copy after the newer message is the order the log asks for, not a stale
+ * replay. So each output is placed by the source offset it names (its rank among the key's source offsets:
+ * every record of a key is in one partition). Outputs that name no source offset keep their message's
+ * sequence number, for the whole key.
+ */
+function sourceOrder(outputs: readonly OutputRecord[]): Array<{ seq: number }> {
+  const offsets = outputs.map(sourceOffset)
+  if (offsets.some((offset) => offset === undefined)) return outputs.map((out) => ({ seq: out.seq }))
+  const ranks = new Map([...new Set(offsets as bigint[])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((offset, rank) => [offset, rank + 1]))
+  return offsets.map((offset) => ({ seq: ranks.get(offset!)! }))
+}
+
 /** Checks a run's invariants against its workload. Pure: everything comes from `observations`. */
 export function checkRun(workload: Workload, observations: Observations): CheckReport {
   const run = workload.run
@@ -193,10 +215,10 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
 
   // Stale replays, per key in output-topic order (a key's outputs share a partition). A message's first
   // output is judged above when it is also its first resolution; an output after its own dead letter is a
-  // replay here.
+  // replay here. Order is the source log's: see `sourceOrder`.
   const stale: string[] = []
   let staleCount = 0
-  const at = (out: OutputRecord): string => `${out.key}:${out.seq} (by ${out.by}, output p${out.partition}@${out.offset})`
+  const at = (out: OutputRecord): string => `${out.key}:${out.seq} (by ${out.by}, output p${out.partition}@${out.offset}${out.id === undefined ? '' : `, source ${out.id}`})`
   for (const [key, outputs] of outputsByKey) {
     const isReplay = (index: number): boolean => {
       const out = outputs[index]!
@@ -205,12 +227,15 @@ export function checkRun(workload: Workload, observations: Observations): CheckR
       if (first === undefined || first.partition !== out.partition || first.offset !== BigInt(out.offset)) return true
       return resolution(first, firstDeadLetter.get(ref)) !== first
     }
-    for (const replay of findStaleReplays(outputs, isReplay)) {
+    const order = sourceOrder(outputs)
+    const seqAt = new Map(order.map((position, index) => [position.seq, outputs[index]!.seq]))
+    for (const replay of findStaleReplays(order, isReplay)) {
       staleCount++
       offendingKeys.add(key)
       const out = outputs[replay.index]!
       const latest = outputs[replay.latestIndex]!
-      const missing = replay.notReplayed.slice(0, 5).map((seq) => `${key}:${seq}`).join(', ') + (replay.notReplayed.length > 5 ? ` and ${replay.notReplayed.length - 5} more` : '')
+      const names = replay.notReplayed.map((position) => `${key}:${seqAt.get(position) ?? position}`)
+      const missing = names.slice(0, 5).join(', ') + (names.length > 5 ? ` and ${names.length - 5} more` : '')
       pushSample(stale, `${at(out)} replayed after ${at(latest)}; not processed again after it: ${missing}`)
     }
   }

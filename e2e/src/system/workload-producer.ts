@@ -27,8 +27,10 @@ export interface WorkloadProducerOptions {
  *
  * It is test infrastructure and must not be the weak link under broker faults: a send that fails or
  * hangs (after a broker of the embedded cluster went down and up, a Produce request was seen appended
- * but never answered) is sent again on a new producer. That can duplicate a batch in the source topic:
- * the duplicates are processed again (counted as duplicates), they never reorder a key's first occurrences.
+ * but never answered) is sent again on a new producer. That can duplicate a batch in the source topic, and
+ * the abandoned producer's own retries can land its copy late, after newer messages of the same keys (seen
+ * in the CORRUPT_MESSAGE scenario). The copies never reorder a key's first occurrences; they are processed
+ * again where the log holds them, which the checker judges by source offset (see `sourceOrder` there).
  *
  * kafkajs 2.2.4 can also resolve a multi-partition `send()` without writing some partitions (its
  * `sendMessages.js` retry skips every broker that answered the first attempt, including one that became

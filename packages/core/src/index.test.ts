@@ -17,6 +17,7 @@ describe('@detour/core public API', () => {
         'ErrorCodes',
         'EXPONENTIAL_BACKOFF_DEFAULTS',
         'GroupStore',
+        'HeartbeatLease',
         'HeaderLimits',
         'KEYLESS_GROUP_PREFIX',
         'KafkaTopicAdmin',

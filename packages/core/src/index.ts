@@ -76,6 +76,7 @@ export type { BackoffFn, ExponentialBackoffOptions, BackoffOption, ExponentialBa
 export { classifyError, isRecordTooLargeError, isRebalanceError, isFencedError, someInChain } from './classify/index.js'
 export type { FailureKind, ErrorClassifier } from './classify/index.js'
 export { SafeEmitter } from './events/index.js'
+export { HeartbeatLease } from './membership/index.js'
 export {
   resolveGroupIds,
   resolveGroupIdFlags,

@@ -1,5 +1,5 @@
 import { AssignerProtocol, type Consumer } from 'kafkajs'
-import { DetourStoppingError, topicPartitionKey, type TopicPartition } from '@detour/core'
+import { DetourStoppingError, HeartbeatLease, topicPartitionKey, type TopicPartition } from '@detour/core'
 
 /** What the partition gate learns from the consumer group. */
 export interface Ownership {
@@ -38,23 +38,25 @@ export class ConsumerWatch implements GroupMembership, MembershipLease {
   private memberId: string | undefined
   private controller = new AbortController()
   private readonly restore: Array<() => void> = []
-  private lease: NodeJS.Timeout | undefined
+  // The gate's handler does not throw; a kafkajs timer must never see an error (HeartbeatLease drops it).
+  private readonly lease: HeartbeatLease
   onLapse: (() => void) | undefined
 
   /** `leaseMs`: how long without a successful heartbeat before the lease runs out (see `sessionTimeoutMs`). */
   constructor(
     private readonly consumer: Consumer,
-    private readonly leaseMs = 20_000,
+    leaseMs = 20_000,
   ) {
+    this.lease = new HeartbeatLease(leaseMs, () => this.onLapse?.())
     this.restore.push(
       consumer.on(consumer.events.GROUP_JOIN, (event) => {
         this.memberId = event.payload.memberId
-        this.renew()
+        this.lease.renew()
       }),
-      consumer.on(consumer.events.HEARTBEAT, () => this.renew()),
+      consumer.on(consumer.events.HEARTBEAT, () => this.lease.renew()),
       // A crashed or stopped consumer is no member: nothing to renew until it joins again.
-      consumer.on(consumer.events.CRASH, () => this.endLease()),
-      consumer.on(consumer.events.STOP, () => this.endLease()),
+      consumer.on(consumer.events.CRASH, () => this.lease.end()),
+      consumer.on(consumer.events.STOP, () => this.lease.end()),
       // A consumer connected again (after a disconnect) starts with a fresh signal.
       consumer.on(consumer.events.CONNECT, () => {
         if (this.controller.signal.aborted) this.controller = new AbortController()
@@ -71,25 +73,6 @@ export class ConsumerWatch implements GroupMembership, MembershipLease {
         if (consumer[method] === wrapped) consumer[method] = original
       })
     }
-  }
-
-  /** Renews the lease (a heartbeat succeeded, or the consumer joined the group). */
-  private renew(): void {
-    if (this.lease !== undefined) clearTimeout(this.lease)
-    this.lease = setTimeout(() => {
-      this.lease = undefined
-      try {
-        this.onLapse?.()
-      } catch {
-        // The gate's handler does not throw; a kafkajs timer must never see an error.
-      }
-    }, this.leaseMs)
-    this.lease.unref()
-  }
-
-  private endLease(): void {
-    if (this.lease !== undefined) clearTimeout(this.lease)
-    this.lease = undefined
   }
 
   get stopping(): AbortSignal {
@@ -118,7 +101,7 @@ export class ConsumerWatch implements GroupMembership, MembershipLease {
 
   /** Puts the consumer's methods back (Detour stopped). */
   detach(): void {
-    this.endLease()
+    this.lease.end()
     for (const undo of this.restore.splice(0)) undo()
   }
 }

@@ -1,5 +1,5 @@
 import type { Consumer, IMemberAssignment } from 'kafkajs'
-import type { Logger } from '@detour/core'
+import { HeartbeatLease, type Logger } from '@detour/core'
 import { WorkAbortedError } from './abort.js'
 
 /** The part of a kafkajs `Consumer` the watch listens to (a stand-in in unit tests). */
@@ -63,7 +63,7 @@ export class ConsumerWatch {
   private lostNow = false
   private memberId: string | undefined
   private lastAssignment: IMemberAssignment = {}
-  private lease: NodeJS.Timeout | undefined
+  private readonly lease: HeartbeatLease
   private readonly sessionTimeoutMs: number
   private readonly stableWaiters = new Set<() => void>()
   private readonly restartWaiters = new Set<() => void>()
@@ -76,6 +76,11 @@ export class ConsumerWatch {
     options: ConsumerWatchOptions = {},
   ) {
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000
+    this.lease = new HeartbeatLease(
+      this.sessionTimeoutMs,
+      () => this.leaseExpired(),
+      (error) => this.logger.error('Handling the end of the heartbeat lease failed', { error }),
+    )
     // kafkajs calls these from its own emitter, inside its consumer's work: nothing thrown here may reach it.
     const guard =
       <E>(name: string, listener: (event: E) => void) =>
@@ -97,7 +102,7 @@ export class ConsumerWatch {
           if (!this.rebalancingNow) this.logger.info('The retry consumer group is rebalancing; no attempt starts until it has joined again')
           this.rebalancingNow = true
           // A join may take up to the rebalance timeout: no heartbeat is due meanwhile.
-          this.disarmLease()
+          this.lease.end()
         }),
       ),
       consumer.on(
@@ -193,7 +198,7 @@ export class ConsumerWatch {
   }
 
   detach(): void {
-    this.disarmLease()
+    this.lease.end()
     for (const detach of this.detachers.splice(0)) detach()
   }
 
@@ -204,7 +209,7 @@ export class ConsumerWatch {
     this.joinedNow = true
     this.rebalancingNow = false
     this.lostNow = false
-    this.armLease()
+    this.lease.renew()
     try {
       // The worker handles the assignment (revocations first) before any waiting attempt may start.
       this.callbacks.onJoin(assignment, { regained })
@@ -226,28 +231,10 @@ export class ConsumerWatch {
       this.onJoined(this.lastAssignment, this.memberId)
       return
     }
-    if (!this.rebalancingNow) this.armLease()
-  }
-
-  private armLease(): void {
-    this.disarmLease()
-    this.lease = setTimeout(() => {
-      try {
-        this.leaseExpired()
-      } catch (error) {
-        this.logger.error('Handling the end of the heartbeat lease failed', { error })
-      }
-    }, this.sessionTimeoutMs)
-    this.lease.unref()
-  }
-
-  private disarmLease(): void {
-    if (this.lease !== undefined) clearTimeout(this.lease)
-    this.lease = undefined
+    if (!this.rebalancingNow) this.lease.renew()
   }
 
   private leaseExpired(): void {
-    this.lease = undefined
     if (!this.joinedNow || this.rebalancingNow || this.lostNow) return
     this.logger.warn('No successful heartbeat for sessionTimeoutMs: this member may have been evicted; its partitions are treated as lost', {
       sessionTimeoutMs: this.sessionTimeoutMs,
@@ -257,7 +244,7 @@ export class ConsumerWatch {
   }
 
   private lose(reason: 'crash' | 'heartbeat-lease'): void {
-    this.disarmLease()
+    this.lease.end()
     if (this.lostNow) return
     this.lostNow = true
     this.callbacks.onLost?.(reason)

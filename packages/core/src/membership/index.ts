@@ -1,0 +1,1 @@
+export { HeartbeatLease } from './heartbeat-lease.js'

@@ -76,6 +76,7 @@ describe('@detour/core public API', () => {
         'isRecordTooLargeError',
         'isUnprocessableError',
         'isValidOffset',
+        'listenHttp',
         'isValidTopicName',
         'kafkajsLogCreator',
         'kafkajsLogLevel',

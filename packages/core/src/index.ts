@@ -77,6 +77,8 @@ export { classifyError, isRecordTooLargeError, isRebalanceError, isFencedError, 
 export type { FailureKind, ErrorClassifier } from './classify/index.js'
 export { SafeEmitter } from './events/index.js'
 export { HeartbeatLease } from './membership/index.js'
+export { listenHttp } from './http/index.js'
+export type { ListeningServer } from './http/index.js'
 export {
   resolveGroupIds,
   resolveGroupIdFlags,

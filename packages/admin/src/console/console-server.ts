@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
-import { noopLogger, type Logger } from '@detour/core'
+import { listenHttp, noopLogger, type Logger } from '@detour/core'
 import { AdminUsageError } from '../errors/index.js'
 import type { AdminService } from '../service/admin-service.js'
 import { ConsoleApi, statusOf } from './console-api.js'
@@ -30,7 +29,8 @@ export interface RunningConsole {
   readonly port: number
   /** `http://host:port/` (loopback when bound to every interface). */
   readonly url: string
-  close(): Promise<void>
+  /** Stops listening and closes every connection; idempotent (a bound function). */
+  readonly close: () => Promise<void>
 }
 
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -202,25 +202,6 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     })
   })
   server.keepAliveTimeout = 5000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 9470, host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const { port } = server.address() as AddressInfo
-  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
-  let closing: Promise<void> | undefined
-  return {
-    server,
-    host,
-    port,
-    url: `http://${urlHost}:${port}/`,
-    close: () =>
-      (closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      })),
-  }
+  const listening = await listenHttp(server, options.port ?? 9470, host)
+  return { server, host, port: listening.port, url: `${listening.url}/`, close: listening.close }
 }

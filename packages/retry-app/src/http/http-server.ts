@@ -1,7 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
-import { DetourConfigError, noopLogger, type Logger } from '@detour/core'
+import { DetourConfigError, listenHttp, noopLogger, type ListeningServer, type Logger } from '@detour/core'
 import type { HeldGroup, ReleaseResult, WorkerState } from '../worker/types.js'
 import { authorizeAdmin } from './admin-auth.js'
 
@@ -29,13 +28,9 @@ export interface HttpServerOptions {
   logger?: Logger
 }
 
-export interface RunningHttpServer {
+/** The listening server: `url` is `http://host:port` (loopback when listening on all interfaces). */
+export interface RunningHttpServer extends ListeningServer {
   readonly server: Server
-  readonly port: number
-  readonly host: string
-  /** `http://host:port` (loopback when listening on all interfaces). */
-  readonly url: string
-  close(): Promise<void>
 }
 
 const MAX_BODY_BYTES = 64 * 1024
@@ -72,27 +67,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   })
   server.keepAliveTimeout = 5_000
   const host = options.host ?? '0.0.0.0'
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 9464, host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const { port } = server.address() as AddressInfo
-  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
-  let closing: Promise<void> | undefined
-  return {
-    server,
-    port,
-    host,
-    url: `http://${urlHost}:${port}`,
-    close: () =>
-      (closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        server.closeAllConnections()
-      })),
-  }
+  const listening = await listenHttp(server, options.port ?? 9464, host)
+  return { server, ...listening }
 }
 
 async function handle(request: IncomingMessage, response: ServerResponse, options: HttpServerOptions): Promise<void> {

@@ -1,0 +1,2 @@
+export { listenHttp } from './listen.js'
+export type { ListeningServer } from './listen.js'

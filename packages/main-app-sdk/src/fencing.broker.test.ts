@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { EachMessagePayload, Kafka } from 'kafkajs'
 import { parseRedirectKey } from '@detour/core'
-import { collectMessages, resolveBrokerMode, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
+import { collectMessages, resolveBrokerMode, skippedBecause, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
 import { entry, produce, setupTopics, startApp, type AppHandle, type LogEntry } from './test-support/harness.js'
 
 const choice = await resolveBrokerMode({ needs: ['transactions'] })
-if (choice.unavailable) console.log(`fencing.broker.test.ts skipped: ${choice.unavailable}`)
 
 /**
  * An instance evicted from the group while still inside `eachMessage` (a handler longer than the session
@@ -18,7 +17,7 @@ if (choice.unavailable) console.log(`fencing.broker.test.ts skipped: ${choice.un
  * (a session timeout far above the consumer's) to show what each hand-off mode does on its own; the last
  * one shows the lease.
  */
-describe.skipIf(choice.unavailable !== undefined)('fencing an evicted owner (real Kafka transactions)', () => {
+describe.skipIf(choice.unavailable !== undefined)(skippedBecause('fencing an evicted owner (real Kafka transactions)', choice.unavailable), () => {
   let broker: TestBroker
   let kafka: Kafka
 

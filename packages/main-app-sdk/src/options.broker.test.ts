@@ -48,11 +48,7 @@ describe('topics are validated at start', () => {
   })
 
   it('refuses, through the admin API, a redirect topic that is not exactly compacted, and a retry topic that time would empty', async (ctx) => {
-    if (!broker.capabilities.adminApi) {
-      console.log(`skipped: the ${broker.mode} broker has no DescribeConfigs (runs on real Kafka)`)
-      ctx.skip()
-      return
-    }
+    if (!broker.capabilities.adminApi) ctx.skip(`the ${broker.mode} broker has no DescribeConfigs (runs on real Kafka)`)
     const k = testKafka(broker)
     const admin = new KafkaTopicAdmin(k)
     const start = (topic: string, groupId: string) =>
@@ -80,11 +76,7 @@ describe('topics are validated at start', () => {
   })
 
   it('creates the retry topic with unlimited retention and the redirect topic compacted, through the admin API', async (ctx) => {
-    if (!broker.capabilities.adminApi) {
-      console.log(`skipped: the ${broker.mode} broker has no CreateTopics/DescribeConfigs (runs on real Kafka)`)
-      ctx.skip()
-      return
-    }
+    if (!broker.capabilities.adminApi) ctx.skip(`the ${broker.mode} broker has no CreateTopics/DescribeConfigs (runs on real Kafka)`)
     const k = testKafka(broker)
     const topic = randomName('src')
     const groupId = randomName('app')

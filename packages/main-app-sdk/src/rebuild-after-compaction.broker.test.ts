@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { EachMessagePayload, Kafka } from 'kafkajs'
 import { buildTombstone, parseRedirectKey } from '@detour/core'
-import { collectMessages, resolveBrokerMode, sleep, startBroker, testKafka, waitFor, type BrokerNeed, type TestBroker } from '@detour/testkit'
+import { collectMessages, resolveBrokerMode, skippedBecause, sleep, startBroker, testKafka, waitFor, type BrokerNeed, type TestBroker } from '@detour/testkit'
 import { entry, produce, setupTopics, startApp, startFakeWorker, type LogEntry } from './test-support/harness.js'
 
 /**
@@ -12,9 +12,8 @@ import { entry, produce, setupTopics, startApp, startFakeWorker, type LogEntry }
  */
 const needs: BrokerNeed[] = ['compaction']
 const choice = await resolveBrokerMode({ needs })
-if (choice.unavailable) console.log(`rebuild-after-compaction: skipped, ${choice.unavailable}`)
 
-describe.skipIf(choice.unavailable !== undefined)('rebuild from a compacted redirect topic', () => {
+describe.skipIf(choice.unavailable !== undefined)(skippedBecause('rebuild from a compacted redirect topic', choice.unavailable), () => {
   let broker: TestBroker
   let kafka: Kafka
 

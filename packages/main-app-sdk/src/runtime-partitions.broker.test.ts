@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Kafka } from 'kafkajs'
 import { KafkaTopicAdmin, detourTopics } from '@detour/core'
-import { randomName, resolveBrokerMode, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
+import { randomName, resolveBrokerMode, skippedBecause, startBroker, testKafka, waitFor, type TestBroker } from '@detour/testkit'
 import { createDetour, type Detour } from './index.js'
 import { entry, produce, type LogEntry } from './test-support/harness.js'
 
 const choice = await resolveBrokerMode({ needs: ['admin-api'] })
-if (choice.unavailable) console.log(`runtime-partitions.broker.test.ts skipped: ${choice.unavailable}`)
 
 /**
  * Partitions added to a running system (CreatePartitions: only brokers with the admin API). Done right
@@ -14,7 +13,7 @@ if (choice.unavailable) console.log(`runtime-partitions.broker.test.ts skipped: 
  * messages wait behind its pending ids. Done wrong (the source topic only), the partition is paused with
  * an error that says how to fix it, instead of its records going to a partition that does not exist.
  */
-describe.skipIf(choice.unavailable !== undefined)('partitions added at runtime', () => {
+describe.skipIf(choice.unavailable !== undefined)(skippedBecause('partitions added at runtime', choice.unavailable), () => {
   let broker: TestBroker
   let kafka: Kafka
 

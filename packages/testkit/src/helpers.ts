@@ -125,3 +125,11 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, what:
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
+
+/**
+ * A suite's title, with the reason it is skipped when it is: the reporter shows why (no `console.log` at
+ * module level). Use with `describe.skipIf(reason !== undefined)(skippedBecause(title, reason), ...)`.
+ */
+export function skippedBecause(title: string, reason: string | undefined): string {
+  return reason === undefined ? title : `${title} [skipped: ${reason}]`
+}

@@ -18,5 +18,5 @@ export type {
   BrokerCapabilities,
   ConsumerTiming,
 } from './types.js'
-export { randomName, testKafka, fastConsumerConfig, rejoinConsumerTiming, embeddedBrokerGap, collectMessages, waitFor, sleep } from './helpers.js'
+export { randomName, testKafka, fastConsumerConfig, rejoinConsumerTiming, embeddedBrokerGap, collectMessages, waitFor, sleep, skippedBecause } from './helpers.js'
 export type { CollectedMessage } from './helpers.js'

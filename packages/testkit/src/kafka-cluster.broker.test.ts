@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigResourceTypes, type Admin, type Kafka } from 'kafkajs'
-import { KafkaCluster, collectMessages, randomName, resolveBrokerMode, startBroker, testKafka, waitFor, type BrokerNeed, type TestBroker } from './index.js'
+import { KafkaCluster, collectMessages, randomName, resolveBrokerMode, skippedBecause, startBroker, testKafka, waitFor, type BrokerNeed, type TestBroker } from './index.js'
 
 /**
  * A 3-node Apache Kafka cluster of the test's own (the test kit runs it): replication defaults that survive
@@ -9,7 +9,6 @@ import { KafkaCluster, collectMessages, randomName, resolveBrokerMode, startBrok
  */
 const needs: BrokerNeed[] = ['broker-restart']
 const choice = await resolveBrokerMode({ needs, nodes: 3 })
-if (choice.unavailable) console.log(`kafka-cluster: skipped, ${choice.unavailable}`)
 
 /** The broker JVMs (and their wrappers) of one cluster: their command line names the cluster's folder. */
 function jvmsOf(dir: string): string[] {
@@ -17,7 +16,7 @@ function jvmsOf(dir: string): string[] {
   return found.stdout.split('\n').filter(Boolean)
 }
 
-describe.skipIf(choice.unavailable !== undefined)('a 3-node Kafka cluster run by the test kit', () => {
+describe.skipIf(choice.unavailable !== undefined)(skippedBecause('a 3-node Kafka cluster run by the test kit', choice.unavailable), () => {
   let broker: TestBroker
   let kafka: Kafka
   let admin: Admin

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { decodeRedirectRecord, headerString } from '@detour/core'
-import { startBroker, waitFor, type TestBroker } from '@detour/testkit'
+import { skippedBecause, startBroker, waitFor, type TestBroker } from '@detour/testkit'
 import { brokerScenario, fakeWorker, heldGroup, type BrokerScenario, type FakeWorker } from '../test-support/broker-scenario.js'
 import { WorkerClient } from '../worker/worker-client.js'
 import { startConsoleServer, type RunningConsole } from './console-server.js'
@@ -27,7 +27,9 @@ detour_rebuild_duration_seconds_sum 0.21
 detour_rebuild_duration_seconds_count 2
 `
 
-describe.skipIf(!existsSync(CHROMIUM))('the web console in headless Chromium, on the broker', () => {
+const noBrowser = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (apt-get install -y chromium)`
+
+describe.skipIf(noBrowser !== undefined)(skippedBecause('the web console in headless Chromium, on the broker', noBrowser), () => {
   let broker: TestBroker
   let s: BrokerScenario
   let worker: FakeWorker
@@ -147,5 +149,3 @@ describe.skipIf(!existsSync(CHROMIUM))('the web console in headless Chromium, on
     expect(errors).toEqual([])
   }, 240_000)
 })
-
-if (!existsSync(CHROMIUM)) console.log(`skipped the console browser test: ${CHROMIUM} is missing (apt-get install -y chromium)`)

@@ -31,6 +31,7 @@ import { producerWithOwnOffsetsCache } from './hand-off/own-offsets-cache.js'
 import { PartitionGate, type PartitionReadiness } from './partitions/partition-gate.js'
 import { BatchProcessor } from './processing/batch-processor.js'
 import { MessageProcessor } from './processing/message-processor.js'
+import { HandlerHeartbeats } from './processing/handler-heartbeats.js'
 import { MessageRouter } from './routing/message-router.js'
 
 export interface DetourEvents {
@@ -181,6 +182,7 @@ export class Detour extends SafeEmitter<DetourEvents> {
       pausePartition: (payload) => {
         payload.pause()
       },
+      heartbeats: new HandlerHeartbeats({ maxPollIntervalMs: resolved.maxPollIntervalMs, logger }),
     })
     this.batches = new BatchProcessor(this.processor)
     this.attach()
@@ -260,6 +262,7 @@ export class Detour extends SafeEmitter<DetourEvents> {
       throw error
     }
     this.currentState = 'running'
+    this.processor.deps.heartbeats.start()
     this.markStarted()
     this.logger.info('Detour started', { topics: [...this.topics.values()], handOff: this.handOff.mode })
   }
@@ -326,6 +329,7 @@ export class Detour extends SafeEmitter<DetourEvents> {
     const wasRunning = this.currentState === 'running'
     this.currentState = 'stopping'
     this.watch.abort('Detour is stopping')
+    this.processor.deps.heartbeats.stop()
     this.gate.stop()
     const clean = await this.disconnectAll()
     for (const undo of this.detachConsumer.splice(0)) undo()

@@ -90,6 +90,17 @@ export interface DetourOptions {
    * @defaultValue 30000 (kafkajs' default)
    */
   sessionTimeoutMs?: number
+  /**
+   * kafkajs heartbeats only between messages: a handler that runs longer than the session timeout (a slow
+   * call, its own write retried through a broker failover) would get this member evicted while it runs, and
+   * the partition's new owner would process later messages before the old handler's effect lands. So while
+   * a handler runs, Detour heartbeats for it (as the Java consumer's background thread does) — for at most
+   * this long per handler, like Java's `max.poll.interval.ms`: a handler stuck longer stops being covered,
+   * and the session expires. Give your consumer a `rebalanceTimeout` longer than your slowest handler: a
+   * rebalance waits that long for this member to finish before it is removed.
+   * @defaultValue 300000 (Java's `max.poll.interval.ms`)
+   */
+  maxPollIntervalMs?: number
   /** Create missing retry/redirect/error topics at start. @defaultValue true */
   createTopics?: boolean
   /** Replication factor of created topics. @defaultValue the broker's default */
@@ -129,11 +140,12 @@ export const defaultOptions = {
   maxPendingIds: 100_000,
   rebuildTimeoutMs: 300_000,
   sessionTimeoutMs: 30_000,
+  maxPollIntervalMs: 300_000,
   createTopics: true,
   checkTopicSettings: true,
 } as const satisfies Partial<DetourOptions>
 
-type Defaulted = 'topicNaming' | 'groupKey' | 'inPlaceRetries' | 'handOff' | 'transactionalIdPrefix' | 'transactionTimeoutMs' | 'maxPendingIds' | 'rebuildTimeoutMs' | 'sessionTimeoutMs' | 'createTopics' | 'checkTopicSettings'
+type Defaulted = 'topicNaming' | 'groupKey' | 'inPlaceRetries' | 'handOff' | 'transactionalIdPrefix' | 'transactionTimeoutMs' | 'maxPendingIds' | 'rebuildTimeoutMs' | 'sessionTimeoutMs' | 'maxPollIntervalMs' | 'createTopics' | 'checkTopicSettings'
 
 /** Options after defaults and validation. */
 export type ResolvedOptions = Omit<DetourOptions, Defaulted | 'inPlaceBackoff' | 'requireCompactedRedirect'> &
@@ -177,6 +189,7 @@ export function resolveOptions(options: DetourOptions): ResolvedOptions {
   integer('maxPendingIds', merged.maxPendingIds, 1)
   integer('rebuildTimeoutMs', merged.rebuildTimeoutMs, 1)
   integer('sessionTimeoutMs', merged.sessionTimeoutMs, 1000)
+  integer('maxPollIntervalMs', merged.maxPollIntervalMs, 1000)
   integer('transactionTimeoutMs', merged.transactionTimeoutMs, 1000)
   if (merged.replicationFactor !== undefined && merged.replicationFactor !== -1) integer('replicationFactor', merged.replicationFactor, 1)
   if (merged.handOff !== 'transactional' && merged.handOff !== 'sequential') {

@@ -96,7 +96,7 @@ export class BatchProcessor {
         if (pending.length === 0 && processor.canProcessDirectly(topic, partition)) {
           const ticket = processor.deps.gate.ticket(topic, partition)
           try {
-            await handler(payload)
+            await processor.runHandler(handler, payload)
             processor.processed(topic).inc()
           } catch (error) {
             // Decided again by the slow path (redirect, dead letter, rethrow) with the full context, unless

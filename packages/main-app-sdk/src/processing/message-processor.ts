@@ -16,6 +16,7 @@ import type { HandOff, HandOffContext, RedirectOutcome } from '../hand-off/hand-
 import type { SdkMetrics } from '../metrics/sdk-metrics.js'
 import type { PartitionGate } from '../partitions/partition-gate.js'
 import type { MessageRouter, RoutingKey } from '../routing/message-router.js'
+import type { HandlerHeartbeats } from './handler-heartbeats.js'
 
 export interface MessageProcessorDeps {
   readonly topics: ReadonlyMap<string, DetourTopics>
@@ -38,6 +39,8 @@ export interface MessageProcessorDeps {
   readonly stopping: () => AbortSignal
   /** Pauses a partition in kafkajs (a source partition without Detour partitions). */
   readonly pausePartition: (payload: EachMessagePayload) => void
+  /** Heartbeats for handlers that run long (kafkajs heartbeats only between messages). */
+  readonly heartbeats: HandlerHeartbeats
 }
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
@@ -106,9 +109,17 @@ export class MessageProcessor {
           this.processed(topic).inc()
           return Promise.resolve()
         }
+        const { heartbeats } = this.deps
+        heartbeats.started(payload)
         return result.then(
-          () => this.processed(topic).inc(),
-          (error: unknown) => this.afterFailure(handler, payload, undefined, 1, error, this.immediate, gate.ticket(topic, partition)),
+          () => {
+            heartbeats.ended(payload)
+            this.processed(topic).inc()
+          },
+          (error: unknown) => {
+            heartbeats.ended(payload)
+            return this.afterFailure(handler, payload, undefined, 1, error, this.immediate, gate.ticket(topic, partition))
+          },
         )
       }
       return this.route(handler, payload, this.immediate)
@@ -159,12 +170,22 @@ export class MessageProcessor {
         break
     }
     try {
-      await handler(payload)
+      await this.runHandler(handler, payload)
     } catch (error) {
       await this.afterFailure(handler, payload, decision.key, 1, error, sink, ticket)
       return
     }
     this.processed(topic).inc()
+  }
+
+  /** Runs your handler, heartbeating for it while it runs long (see {@link HandlerHeartbeats}). */
+  async runHandler(handler: EachMessageHandler, payload: EachMessagePayload): Promise<void> {
+    this.deps.heartbeats.started(payload)
+    try {
+      await handler(payload)
+    } finally {
+      this.deps.heartbeats.ended(payload)
+    }
   }
 
   async waitReady(payload: EachMessagePayload): Promise<void> {
@@ -197,7 +218,7 @@ export class MessageProcessor {
     for (let attempt = firstAttempt; ; attempt++) {
       if (attempt > firstAttempt) {
         try {
-          await handler(payload)
+          await this.runHandler(handler, payload)
           this.processed(topic).inc()
           return
         } catch (retryError) {

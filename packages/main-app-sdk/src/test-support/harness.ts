@@ -1,4 +1,4 @@
-import type { Consumer, EachMessagePayload, Kafka, KafkaMessage, Producer } from 'kafkajs'
+import type { Consumer, ConsumerConfig, EachMessagePayload, Kafka, KafkaMessage, Producer } from 'kafkajs'
 import { buildTombstone, decodeRetryRecord, detourTopics, type DetourTopics } from '@detour/core'
 import { embeddedBrokerGap, randomName, type TestBroker } from '@detour/testkit'
 import { createDetour, type Detour, type DetourOptions } from '../index.js'
@@ -40,6 +40,8 @@ interface AppSettings {
   autoCommit?: boolean
   /** Run the handler through `detour.eachBatch` instead of `detour.eachMessage`. */
   batches?: boolean
+  /** Consumer settings over the broker's test timing (`rebalanceTimeout`, ...). */
+  consumer?: Partial<ConsumerConfig>
 }
 
 /**
@@ -56,7 +58,7 @@ export async function startApp(broker: TestBroker, kafka: Kafka, settings: AppSe
   // Restarts run one after the other, each after the start it replaces.
   let restarts: Promise<void> = Promise.resolve()
   const start = async (): Promise<{ detour: Detour; consumer: Consumer }> => {
-    const consumer = kafka.consumer({ groupId: settings.groupId, ...broker.consumerTiming })
+    const consumer = kafka.consumer({ groupId: settings.groupId, ...broker.consumerTiming, ...settings.consumer })
     const detour = createDetour({
       kafka,
       consumer,

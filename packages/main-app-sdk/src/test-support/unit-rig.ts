@@ -10,6 +10,7 @@ import { TransactionalHandOff } from '../hand-off/transactional-hand-off.js'
 import { createSdkMetrics } from '../metrics/sdk-metrics.js'
 import { PartitionGate } from '../partitions/partition-gate.js'
 import { BatchProcessor } from '../processing/batch-processor.js'
+import { HandlerHeartbeats } from '../processing/handler-heartbeats.js'
 import { MessageProcessor } from '../processing/message-processor.js'
 import { MessageRouter } from '../routing/message-router.js'
 import { FakeBroker, FakeFollower, FakeMembership } from './fakes.js'
@@ -94,6 +95,7 @@ export function createRig(broker: FakeBroker, options: RigOptions = {}): Rig {
     pausePartition: (p) => {
       p.pause()
     },
+    heartbeats: new HandlerHeartbeats({ maxPollIntervalMs: 300_000, logger: noopLogger }),
   })
   return {
     name,

@@ -1,0 +1,89 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import type { Logger } from '@detour/core'
+import { HandlerHeartbeats, type Heartbeating } from './handler-heartbeats.js'
+
+function payload(partition = 0, heartbeat: () => Promise<void> = () => Promise.resolve()): Heartbeating & { heartbeat: ReturnType<typeof vi.fn> } {
+  return { topic: 't', partition, heartbeat: vi.fn(heartbeat) }
+}
+
+describe('HandlerHeartbeats', () => {
+  let warnings: string[]
+  const logger = { debug: () => undefined, info: () => undefined, warn: (message: string) => warnings.push(message), error: () => undefined } as unknown as Logger
+  beforeEach(() => {
+    vi.useFakeTimers()
+    warnings = []
+  })
+  afterEach(() => vi.useRealTimers())
+
+  it('heartbeats for a handler that has run for a tick, every tick until it ends; never for a short one', () => {
+    const hb = new HandlerHeartbeats({ maxPollIntervalMs: 60_000, logger })
+    hb.start()
+    const quick = payload(0)
+    hb.started(quick)
+    vi.advanceTimersByTime(500)
+    hb.ended(quick)
+    const slow = payload(1)
+    hb.started(slow)
+    vi.advanceTimersByTime(500) // first check: slow started less than a tick ago
+    expect(slow.heartbeat).not.toHaveBeenCalled()
+    vi.advanceTimersByTime(1000)
+    expect(slow.heartbeat).toHaveBeenCalledTimes(1)
+    vi.advanceTimersByTime(3000)
+    expect(slow.heartbeat).toHaveBeenCalledTimes(4)
+    hb.ended(slow)
+    vi.advanceTimersByTime(5000)
+    expect(slow.heartbeat).toHaveBeenCalledTimes(4)
+    expect(quick.heartbeat).not.toHaveBeenCalled()
+    hb.stop()
+  })
+
+  it('sends one heartbeat per tick however many handlers run (they share the consumer)', () => {
+    const hb = new HandlerHeartbeats({ maxPollIntervalMs: 60_000, logger })
+    hb.start()
+    const a = payload(0)
+    const b = payload(1)
+    hb.started(a)
+    hb.started(b)
+    vi.advanceTimersByTime(5000)
+    expect(a.heartbeat.mock.calls.length + b.heartbeat.mock.calls.length).toBe(4)
+    hb.stop()
+  })
+
+  it('stops covering a handler after maxPollIntervalMs, saying so once, so the session can expire', () => {
+    const hb = new HandlerHeartbeats({ maxPollIntervalMs: 3000, logger })
+    hb.start()
+    const stuck = payload(2)
+    hb.started(stuck)
+    vi.advanceTimersByTime(10_000)
+    expect(stuck.heartbeat.mock.calls.length).toBe(2) // ticks 2 and 3
+    expect(warnings).toEqual([expect.stringMatching(/longer than maxPollIntervalMs/)])
+    // Another handler that runs long is covered on its own.
+    const next = payload(3)
+    hb.started(next)
+    vi.advanceTimersByTime(2000)
+    expect(next.heartbeat).toHaveBeenCalledTimes(1)
+    hb.stop()
+  })
+
+  it('swallows a failing heartbeat (a rebalance in progress): kafkajs acts on it after the handler', async () => {
+    const hb = new HandlerHeartbeats({ maxPollIntervalMs: 60_000, logger })
+    hb.start()
+    const rebalancing = payload(0, () => Promise.reject(Object.assign(new Error('The group is rebalancing'), { type: 'REBALANCE_IN_PROGRESS' })))
+    hb.started(rebalancing)
+    vi.advanceTimersByTime(3000)
+    await vi.runOnlyPendingTimersAsync()
+    expect(rebalancing.heartbeat.mock.calls.length).toBeGreaterThanOrEqual(2)
+    hb.stop()
+  })
+
+  it('covers nothing once stopped', () => {
+    const hb = new HandlerHeartbeats({ maxPollIntervalMs: 60_000, logger })
+    hb.start()
+    const p = payload(0)
+    hb.started(p)
+    hb.stop()
+    vi.advanceTimersByTime(5000)
+    expect(p.heartbeat).not.toHaveBeenCalled()
+    expect(hb.size).toBe(0)
+  })
+})

@@ -13,6 +13,7 @@
  * | `DETOUR_METRICS_PORT` / `DETOUR_METRICS_HOST` | HTTP server: `/metrics` (Detour's and the process's: memory, event loop, GC), `/readyz`, `/healthz`, `/stats` | 9465 / 127.0.0.1 |
  * | `DETOUR_CREATE_TOPICS` | create missing Detour topics at start (`false`: only check them) | true |
  * | `DETOUR_SESSION_TIMEOUT_MS`, `DETOUR_HEARTBEAT_INTERVAL_MS`, `DETOUR_MAX_WAIT_TIME_MS` | consumer timing | 6000, 500, 100 |
+ * | `DETOUR_REBALANCE_TIMEOUT_MS` | how long a rebalance waits for a member still inside a handler (Detour heartbeats for it) | 30000 |
  * | `DETOUR_METADATA_MAX_AGE_MS` | consumers' periodic metadata refresh | 300000 (kafkajs) |
  * | `DETOUR_PARTITIONS_CONSUMED_CONCURRENTLY` | kafkajs `partitionsConsumedConcurrently` | 1 |
  * | `DETOUR_LOG_LEVEL` | debug, info, warn, error, silent (JSON lines on stderr) | info |
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
   const handlerPath = resolve(env('DETOUR_HANDLER'))
   const createTopics = env('DETOUR_CREATE_TOPICS', 'true') !== 'false'
   const sessionTimeout = intEnv('DETOUR_SESSION_TIMEOUT_MS', 6000, 1000)
+  const rebalanceTimeout = intEnv('DETOUR_REBALANCE_TIMEOUT_MS', 30_000, 1000)
   const heartbeatInterval = intEnv('DETOUR_HEARTBEAT_INTERVAL_MS', 500, 50)
   const maxWaitTimeInMs = intEnv('DETOUR_MAX_WAIT_TIME_MS', 100, 0)
   const metadataMaxAge = intEnv('DETOUR_METADATA_MAX_AGE_MS', 300_000, 100)
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
     logLevel: logLevel.WARN,
     logCreator: kafkajsLogCreator(logger),
   })
-  const timing = { sessionTimeout, rebalanceTimeout: sessionTimeout, heartbeatInterval, maxWaitTimeInMs, metadataMaxAge }
+  const timing = { sessionTimeout, rebalanceTimeout, heartbeatInterval, maxWaitTimeInMs, metadataMaxAge }
   const consumer = kafka.consumer({ groupId, ...timing })
   // Detour's metrics and the process's own (memory, event loop lag, GC), as the retry worker's CLI serves them.
   const registry = new Registry()

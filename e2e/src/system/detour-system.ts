@@ -20,7 +20,16 @@ export function childConsumerTiming(broker: Pick<TestBroker, 'mode' | 'consumerT
   metadataMaxAge: number | undefined
 } {
   const { sessionTimeout, rebalanceTimeout, heartbeatInterval, maxWaitTimeInMs } = broker.consumerTiming
-  return { sessionTimeout, rebalanceTimeout, heartbeatInterval, maxWaitTimeInMs, metadataMaxAge: broker.mode === 'embedded' ? 5000 : undefined }
+  // On a real cluster the main apps' rebalances wait up to 30 s for a member still inside a handler (Detour
+  // heartbeats for it: a handler's write retried through a broker failover takes 9 s and more); a killed
+  // member is still removed at its session timeout.
+  return {
+    sessionTimeout,
+    rebalanceTimeout: broker.mode === 'embedded' ? rebalanceTimeout : Math.max(rebalanceTimeout, 30_000),
+    heartbeatInterval,
+    maxWaitTimeInMs,
+    metadataMaxAge: broker.mode === 'embedded' ? 5000 : undefined,
+  }
 }
 
 export interface HandlerSettings {
@@ -192,6 +201,7 @@ export class DetourSystem {
         DETOUR_METRICS_PORT: String(port),
         DETOUR_CREATE_TOPICS: 'false',
         DETOUR_SESSION_TIMEOUT_MS: String(t.sessionTimeout),
+        DETOUR_REBALANCE_TIMEOUT_MS: String(t.rebalanceTimeout),
         DETOUR_HEARTBEAT_INTERVAL_MS: String(t.heartbeatInterval),
         DETOUR_MAX_WAIT_TIME_MS: String(t.maxWaitTimeInMs),
         ...(t.metadataMaxAge === undefined ? {} : { DETOUR_METADATA_MAX_AGE_MS: String(t.metadataMaxAge) }),

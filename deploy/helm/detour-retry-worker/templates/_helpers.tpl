@@ -76,11 +76,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- div (add $ms 999) 1000 }}
 {{- end }}
 
-{{/* Grace period: explicit (checked to exceed the shutdown timeout) or shutdown timeout + 20 s. */}}
+{{/* Grace period: explicit (checked to exceed the shutdown timeout) or shutdown + close timeouts + 15 s. */}}
 {{- define "detour-retry-worker.terminationGracePeriodSeconds" -}}
 {{- $shutdown := int64 (include "detour-retry-worker.shutdownSeconds" .) }}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
-{{- add $shutdown 20 }}
+{{- $closeMs := 5000 }}
+{{- if not (kindIs "invalid" .Values.closeTimeoutMs) }}{{ $closeMs = int64 .Values.closeTimeoutMs }}{{ end }}
+{{- add (div (add (int64 .Values.shutdownTimeoutMs) $closeMs 999) 1000) 15 }}
 {{- else }}
 {{- $grace := int64 .Values.terminationGracePeriodSeconds }}
 {{- if le $grace $shutdown }}

@@ -72,6 +72,7 @@ describe('the settings table', () => {
       '--sasl-mechanism', 'plain', '--sasl-username', 'u', '--sasl-password', 'secret-password',
       '--admin-token', 'secret-token',
       '--no-purge-resolved-records',
+      '--close-timeout-ms', '2000',
     ])
     expect(settings.worker).toMatchObject({
       groupId: 'orders-app',
@@ -81,6 +82,7 @@ describe('the settings table', () => {
       consumerConfig: { sessionTimeout: 6000, heartbeatInterval: 500 },
       topicNaming: { retry: '{topic}.{groupId}.retry' },
       purgeResolvedRecords: false,
+      closeTimeoutMs: 2000,
     })
     expect(settings.worker).not.toHaveProperty('consumerGroup')
     expect(settings.connection).toMatchObject({ brokers: ['kafka:9092'], clientId: 'detour-retry', saslMechanism: 'plain', saslUsername: 'u' })

@@ -473,6 +473,17 @@ export const WORKER_SETTINGS = [
     target: { option: 'shutdownTimeoutMs' },
     helm: { kind: 'value', path: 'shutdownTimeoutMs' },
   },
+  {
+    flag: 'close-timeout-ms',
+    env: 'DETOUR_CLOSE_TIMEOUT_MS',
+    type: 'integer',
+    default: defaultOptions.closeTimeoutMs,
+    min: 0,
+    description: 'After that drain, how long the last commit and the disconnect may take before the worker exits anyway',
+    section: 'operations',
+    target: { option: 'closeTimeoutMs' },
+    helm: { kind: 'value', path: 'closeTimeoutMs', nullable: true },
+  },
 ] as const satisfies readonly SettingDefinition[]
 
 export type WorkerSettingFlag = (typeof WORKER_SETTINGS)[number]['flag']

@@ -241,6 +241,7 @@ export const CHART_SCHEMA_BASE: Record<string, unknown> = {
     "heartbeatIntervalMs": {},
     "rebalanceTimeoutMs": {},
     "shutdownTimeoutMs": {},
+    "closeTimeoutMs": {},
     "terminationGracePeriodSeconds": {
       "type": [
         "integer",

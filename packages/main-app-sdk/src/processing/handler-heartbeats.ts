@@ -4,7 +4,7 @@ import type { Logger } from '@detour/core'
 export interface Heartbeating {
   readonly topic: string
   readonly partition: number
-  heartbeat(): Promise<void>
+  readonly heartbeat: () => Promise<void>
 }
 
 export interface HandlerHeartbeatsOptions {

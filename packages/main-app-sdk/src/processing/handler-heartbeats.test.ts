@@ -15,25 +15,33 @@ describe('HandlerHeartbeats', () => {
   })
   afterEach(() => vi.useRealTimers())
 
-  it('heartbeats for a handler that has run for a tick, every tick until it ends; never for a short one', () => {
+  it('heartbeats every tick while a handler runs and none finishes, until it ends', () => {
     const hb = new HandlerHeartbeats({ maxPollIntervalMs: 60_000, logger })
     hb.start()
-    const quick = payload(0)
-    hb.started(quick)
-    vi.advanceTimersByTime(500)
-    hb.ended(quick)
     const slow = payload(1)
     hb.started(slow)
-    vi.advanceTimersByTime(500) // first check: slow started less than a tick ago
-    expect(slow.heartbeat).not.toHaveBeenCalled()
-    vi.advanceTimersByTime(1000)
-    expect(slow.heartbeat).toHaveBeenCalledTimes(1)
-    vi.advanceTimersByTime(3000)
+    vi.advanceTimersByTime(4000)
     expect(slow.heartbeat).toHaveBeenCalledTimes(4)
-    hb.ended(slow)
+    hb.ended()
     vi.advanceTimersByTime(5000)
     expect(slow.heartbeat).toHaveBeenCalledTimes(4)
-    expect(quick.heartbeat).not.toHaveBeenCalled()
+    expect(hb.size).toBe(0)
+    hb.stop()
+  })
+
+  it('leaves heartbeats to kafkajs while handlers keep finishing (it heartbeats after each message)', () => {
+    const hb = new HandlerHeartbeats({ maxPollIntervalMs: 60_000, logger })
+    hb.start()
+    const stuck = payload(0)
+    hb.started(stuck)
+    for (let i = 0; i < 10; i++) {
+      const quick = payload(1)
+      hb.started(quick)
+      vi.advanceTimersByTime(400)
+      hb.ended()
+      vi.advanceTimersByTime(100)
+    }
+    expect(stuck.heartbeat).not.toHaveBeenCalled()
     hb.stop()
   })
 
@@ -45,23 +53,25 @@ describe('HandlerHeartbeats', () => {
     hb.started(a)
     hb.started(b)
     vi.advanceTimersByTime(5000)
-    expect(a.heartbeat.mock.calls.length + b.heartbeat.mock.calls.length).toBe(4)
+    expect(a.heartbeat.mock.calls.length + b.heartbeat.mock.calls.length).toBe(5)
     hb.stop()
   })
 
-  it('stops covering a handler after maxPollIntervalMs, saying so once, so the session can expire', () => {
+  it('stops after maxPollIntervalMs without a handler finishing, saying so once, so the session can expire; resumes after progress', () => {
     const hb = new HandlerHeartbeats({ maxPollIntervalMs: 3000, logger })
     hb.start()
     const stuck = payload(2)
     hb.started(stuck)
     vi.advanceTimersByTime(10_000)
-    expect(stuck.heartbeat.mock.calls.length).toBe(2) // ticks 2 and 3
-    expect(warnings).toEqual([expect.stringMatching(/longer than maxPollIntervalMs/)])
-    // Another handler that runs long is covered on its own.
+    expect(stuck.heartbeat).toHaveBeenCalledTimes(3)
+    expect(warnings).toEqual([expect.stringMatching(/No handler finished for maxPollIntervalMs/)])
+    // A handler finishes (another partition): a later long one is covered again.
+    hb.ended()
     const next = payload(3)
     hb.started(next)
+    vi.advanceTimersByTime(1000) // the check that sees the progress
     vi.advanceTimersByTime(2000)
-    expect(next.heartbeat).toHaveBeenCalledTimes(1)
+    expect(next.heartbeat).toHaveBeenCalledTimes(2)
     hb.stop()
   })
 
@@ -72,7 +82,7 @@ describe('HandlerHeartbeats', () => {
     hb.started(rebalancing)
     vi.advanceTimersByTime(3000)
     await vi.runOnlyPendingTimersAsync()
-    expect(rebalancing.heartbeat.mock.calls.length).toBeGreaterThanOrEqual(2)
+    expect(rebalancing.heartbeat.mock.calls.length).toBeGreaterThanOrEqual(3)
     hb.stop()
   })
 

@@ -22,41 +22,46 @@ export interface HandlerHeartbeatsOptions {
  * partition's new owner then runs later messages of the key while the old handler's write is still to
  * land: the old message's effect lands after the newer one's (a stale replay no Detour write can fence).
  *
- * So, like the Java consumer's background heartbeat (KIP-62), Detour heartbeats on behalf of a handler
- * that has run for a tick or more: the member stays in the group, and a rebalance waits for it (up to the
- * consumer's `rebalanceTimeout`) instead of giving its partitions away mid-handler. For at most
- * `maxPollIntervalMs` per handler (Java's `max.poll.interval.ms`): a handler stuck longer stops being
- * covered, the session expires, and the group moves on, as kafkajs alone would have done at once.
+ * So, like the Java consumer's background heartbeat (KIP-62), Detour heartbeats when handlers are running
+ * and none finished for a whole tick (when one finishes, kafkajs heartbeats itself): the member stays in
+ * the group, and a rebalance waits for it (up to the consumer's `rebalanceTimeout`) instead of giving its
+ * partitions away mid-handler. For at most `maxPollIntervalMs` without any handler finishing (Java's
+ * `max.poll.interval.ms`): past that the handlers are taken as stuck, the session expires, and the group
+ * moves on, as kafkajs alone would have done at once.
  *
- * Cost on the fast path: a `Map.set` and a `Map.delete` per asynchronous handler call; one timer (unref'd)
- * while Detour runs.
+ * Cost on the fast path: two counters and a reference per asynchronous handler call (no allocation); one
+ * timer (unref'd) while Detour runs.
  */
 export class HandlerHeartbeats {
-  private readonly running = new Map<Heartbeating, number>()
-  private readonly warned = new WeakSet<Heartbeating>()
-  private tick = 0
+  private running = 0
+  private finished = 0
+  private finishedAtLastCheck = 0
+  private stalledChecks = 0
+  private latest: Heartbeating | undefined
   private timer: NodeJS.Timeout | undefined
   private readonly tickMs: number
-  private readonly maxTicks: number
+  private readonly maxStalledChecks: number
 
   constructor(private readonly options: HandlerHeartbeatsOptions) {
     this.tickMs = options.tickMs ?? 1000
-    this.maxTicks = Math.max(1, Math.ceil(options.maxPollIntervalMs / this.tickMs))
+    this.maxStalledChecks = Math.max(1, Math.ceil(options.maxPollIntervalMs / this.tickMs))
   }
 
   /** A handler started on `payload`'s message. */
   started(payload: Heartbeating): void {
-    this.running.set(payload, this.tick)
+    this.running++
+    this.latest = payload
   }
 
   /** That handler returned or threw. */
-  ended(payload: Heartbeating): void {
-    this.running.delete(payload)
+  ended(): void {
+    if (this.running > 0) this.running--
+    this.finished++
   }
 
   /** Handlers running now. */
   get size(): number {
-    return this.running.size
+    return this.running
   }
 
   /** Starts the checks (Detour started). */
@@ -70,32 +75,33 @@ export class HandlerHeartbeats {
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
-    this.running.clear()
+    this.running = 0
+    this.latest = undefined
   }
 
-  /** One check: one heartbeat (they all go to the same consumer) when a handler has run for a tick or more. */
+  /** One check: a heartbeat when handlers run and none finished since the last check. */
   check(): void {
-    this.tick++
-    let due: Heartbeating | undefined
-    for (const [payload, startedAt] of this.running) {
-      const ticks = this.tick - startedAt
-      if (ticks < 2) continue // started less than a tick ago: kafkajs heartbeats between messages itself
-      if (ticks > this.maxTicks) {
-        if (!this.warned.has(payload)) {
-          this.warned.add(payload)
-          this.options.logger.warn('A handler has run longer than maxPollIntervalMs: Detour stops heartbeating for it; the consumer session may expire and the group move its partitions', {
-            topic: payload.topic,
-            partition: payload.partition,
-            maxPollIntervalMs: this.options.maxPollIntervalMs,
-          })
-        }
-        continue
-      }
-      due = payload
-      break
+    const progressed = this.finished !== this.finishedAtLastCheck
+    this.finishedAtLastCheck = this.finished
+    if (progressed || this.running === 0 || this.latest === undefined) {
+      this.stalledChecks = 0
+      return
     }
-    // A heartbeat error (a rebalance in progress, a coordinator moving) is for kafkajs to act on after the
-    // handler; during a rebalance the coordinator still counts the heartbeat as a sign of life.
-    due?.heartbeat().catch(() => undefined)
+    this.stalledChecks++
+    if (this.stalledChecks > this.maxStalledChecks) {
+      if (this.stalledChecks === this.maxStalledChecks + 1) {
+        this.options.logger.warn('No handler finished for maxPollIntervalMs: Detour stops heartbeating for them; the consumer session may expire and the group move its partitions', {
+          running: this.running,
+          topic: this.latest.topic,
+          partition: this.latest.partition,
+          maxPollIntervalMs: this.options.maxPollIntervalMs,
+        })
+      }
+      return
+    }
+    // Every payload's heartbeat() is its consumer's: one call covers them all. An error (a rebalance in
+    // progress, a coordinator moving) is for kafkajs to act on after the handler; during a rebalance the
+    // coordinator still counts the heartbeat as a sign of life.
+    this.latest.heartbeat().catch(() => undefined)
   }
 }

@@ -113,11 +113,11 @@ export class MessageProcessor {
         heartbeats.started(payload)
         return result.then(
           () => {
-            heartbeats.ended(payload)
+            heartbeats.ended()
             this.processed(topic).inc()
           },
           (error: unknown) => {
-            heartbeats.ended(payload)
+            heartbeats.ended()
             return this.afterFailure(handler, payload, undefined, 1, error, this.immediate, gate.ticket(topic, partition))
           },
         )
@@ -184,7 +184,7 @@ export class MessageProcessor {
     try {
       await handler(payload)
     } finally {
-      this.deps.heartbeats.ended(payload)
+      this.deps.heartbeats.ended()
     }
   }
 

@@ -95,8 +95,8 @@ export interface DetourOptions {
    * call, its own write retried through a broker failover) would get this member evicted while it runs, and
    * the partition's new owner would process later messages before the old handler's effect lands. So while
    * a handler runs, Detour heartbeats for it (as the Java consumer's background thread does) — for at most
-   * this long per handler, like Java's `max.poll.interval.ms`: a handler stuck longer stops being covered,
-   * and the session expires. Give your consumer a `rebalanceTimeout` longer than your slowest handler: a
+   * this long without any handler finishing, like Java's `max.poll.interval.ms`: handlers stuck longer stop
+   * being covered, and the session expires. Give your consumer a `rebalanceTimeout` longer than your slowest handler: a
    * rebalance waits that long for this member to finish before it is removed.
    * @defaultValue 300000 (Java's `max.poll.interval.ms`)
    */

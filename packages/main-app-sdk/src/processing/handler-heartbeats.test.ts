@@ -86,6 +86,20 @@ describe('HandlerHeartbeats', () => {
     hb.stop()
   })
 
+  it('never throws from its timer, even for a heartbeat that throws at once', () => {
+    const hb = new HandlerHeartbeats({ maxPollIntervalMs: 60_000, logger })
+    hb.start()
+    hb.started({
+      topic: 't',
+      partition: 0,
+      heartbeat: () => {
+        throw new Error('not a promise')
+      },
+    })
+    expect(() => vi.advanceTimersByTime(3000)).not.toThrow()
+    hb.stop()
+  })
+
   it('covers nothing once stopped', () => {
     const hb = new HandlerHeartbeats({ maxPollIntervalMs: 60_000, logger })
     hb.start()

@@ -102,6 +102,12 @@ export class HandlerHeartbeats {
     // Every payload's heartbeat() is its consumer's: one call covers them all. An error (a rebalance in
     // progress, a coordinator moving) is for kafkajs to act on after the handler; during a rebalance the
     // coordinator still counts the heartbeat as a sign of life.
-    this.latest.heartbeat().catch(() => undefined)
+    // A failure to reach the coordinator is not retried here either: kafkajs looks the coordinator up again
+    // only when it rejoins, after the handlers (see ARCHITECTURE.md, "Heartbeats while a handler runs").
+    try {
+      this.latest.heartbeat().catch(() => undefined)
+    } catch {
+      // A heartbeat that throws at once (not a kafkajs payload's) must not throw from a timer.
+    }
   }
 }

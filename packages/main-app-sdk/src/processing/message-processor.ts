@@ -111,7 +111,8 @@ export class MessageProcessor {
         }
         const { heartbeats } = this.deps
         heartbeats.started(payload)
-        return result.then(
+        // Promise.resolve: the same object for a native promise; a foreign thenable cannot end twice or never.
+        return Promise.resolve(result).then(
           () => {
             heartbeats.ended()
             this.processed(topic).inc()

@@ -9,6 +9,7 @@ const events = {
   REBALANCING: 'consumer.rebalancing',
   CRASH: 'consumer.crash',
   HEARTBEAT: 'consumer.heartbeat',
+  FETCH_START: 'consumer.fetch_start',
 } as const
 
 /** A kafkajs consumer stand-in: the test emits its instrumentation events. */
@@ -33,7 +34,7 @@ class FakeConsumer {
   }
 }
 
-function setup(options: { sessionTimeoutMs?: number } = {}): { consumer: FakeConsumer; watch: ConsumerWatch; log: string[] } {
+function setup(options: { sessionTimeoutMs?: number; stuckAfterMs?: number } = {}): { consumer: FakeConsumer; watch: ConsumerWatch; log: string[] } {
   const consumer = new FakeConsumer()
   const log: string[] = []
   const watch = new ConsumerWatch(
@@ -42,6 +43,7 @@ function setup(options: { sessionTimeoutMs?: number } = {}): { consumer: FakeCon
       onJoin: (a, info) => log.push(`join ${JSON.stringify(a)}${info.regained ? ' regained' : ''}`),
       onCrash: (_e, restart) => log.push(`crash ${restart}`),
       onLost: (reason) => log.push(`lost ${reason}`),
+      onStuck: (silentMs) => log.push(`stuck ${silentMs}`),
     },
     noopLogger,
     options,
@@ -135,12 +137,49 @@ describe('ConsumerWatch', () => {
     expect(watch.stable).toBe(false)
     expect(watch.lost).toBe(true)
     expect(log).toEqual(['join {"t":[0]}', 'lost heartbeat-lease'])
+    // Lost and silent for a session plus kafkajs' rebalance timeout (the default stuck watch): reported once.
     vi.advanceTimersByTime(10 * 60_000)
-    expect(log).toHaveLength(2)
+    expect(log).toEqual(['join {"t":[0]}', 'lost heartbeat-lease', 'stuck 90000'])
     // A heartbeat that succeeds again proves the coordinator kept this member: its partitions are taken over again.
     consumer.heartbeat()
     expect(watch.stable).toBe(true)
-    expect(log).toEqual(['join {"t":[0]}', 'lost heartbeat-lease', 'join {"t":[0]} regained'])
+    expect(log).toEqual(['join {"t":[0]}', 'lost heartbeat-lease', 'stuck 90000', 'join {"t":[0]} regained'])
+  })
+
+  it('reports a consumer stuck once it lost its membership and showed no sign of life for stuckAfterMs; fetches, crashes and rebalances are signs of life, a join ends the watch', () => {
+    vi.useFakeTimers()
+    const { consumer, watch, log } = setup({ sessionTimeoutMs: 1000, stuckAfterMs: 5000 })
+    consumer.join({ t: [0] }, 'member-A1')
+    vi.advanceTimersByTime(60_000) // joined, never lost: no watch (a healthy consumer heartbeats; here the lease lapses first)
+    expect(log).toEqual(['join {"t":[0]}', 'lost heartbeat-lease', 'stuck 5000'])
+    // The worker is failed by then; a later join (a restarted process would be a new watch) still ends the watch.
+    consumer.join({ t: [0] }, 'member-A1')
+    log.length = 0
+    vi.advanceTimersByTime(1001) // lease lapses again
+    expect(log).toEqual(['lost heartbeat-lease'])
+    for (let i = 0; i < 5; i++) {
+      vi.advanceTimersByTime(4000)
+      consumer.emitter.emit(events.FETCH_START, { payload: {} }) // the fetch loop goes on: not hung
+    }
+    consumer.rebalancing()
+    vi.advanceTimersByTime(4000)
+    consumer.crash(true)
+    vi.advanceTimersByTime(4000)
+    expect(log).toEqual(['lost heartbeat-lease', 'crash true'])
+    consumer.join({ t: [0] }, 'member-A2')
+    vi.advanceTimersByTime(600) // stable again; the lease runs, the stuck watch does not
+    expect(log).toEqual(['lost heartbeat-lease', 'crash true', 'join {"t":[0]} regained'])
+    expect(watch.lost).toBe(false)
+  })
+
+  it('does not report a stuck consumer while the worker is closing', () => {
+    vi.useFakeTimers()
+    const { consumer, watch, log } = setup({ sessionTimeoutMs: 1000, stuckAfterMs: 5000 })
+    consumer.join()
+    vi.advanceTimersByTime(1001)
+    watch.closing = true
+    vi.advanceTimersByTime(10_000)
+    expect(log).toEqual(['join {"t":[0]}', 'lost heartbeat-lease'])
   })
 
   it('F1: the lease does not run while the group rebalances (a join may take the rebalance timeout)', () => {

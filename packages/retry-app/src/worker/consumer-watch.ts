@@ -26,6 +26,12 @@ export interface ConsumerWatchCallbacks {
    * already. Called once per loss, before `onCrash` for a crash.
    */
   onLost?(reason: 'crash' | 'heartbeat-lease'): void
+  /**
+   * The membership was lost and the consumer has shown no sign of life since, for `stuckAfterMs`: no join,
+   * heartbeat, rebalance, crash or fetch. kafkajs is hung (seen once on the embedded broker with dropped
+   * connections): it will not rejoin by itself. Called once per loss.
+   */
+  onStuck?(silentMs: number): void
 }
 
 export interface ConsumerWatchOptions {
@@ -35,6 +41,12 @@ export interface ConsumerWatchOptions {
    * @defaultValue 30000 (kafkajs' default)
    */
   readonly sessionTimeoutMs?: number
+  /**
+   * How long a consumer that lost its membership may stay silent (no join, heartbeat, rebalance, crash or
+   * fetch) before it counts as stuck ({@link ConsumerWatchCallbacks.onStuck}). A rejoin takes at most the
+   * rebalance timeout. @defaultValue `sessionTimeoutMs` + 60000 (kafkajs' rebalance timeout)
+   */
+  readonly stuckAfterMs?: number
 }
 
 /**
@@ -64,6 +76,8 @@ export class ConsumerWatch {
   private memberId: string | undefined
   private lastAssignment: IMemberAssignment = {}
   private readonly lease: HeartbeatLease
+  private readonly stuckAfterMs: number
+  private stuckTimer: NodeJS.Timeout | undefined
   private readonly sessionTimeoutMs: number
   private readonly stableWaiters = new Set<() => void>()
   private readonly restartWaiters = new Set<() => void>()
@@ -81,6 +95,7 @@ export class ConsumerWatch {
       () => this.leaseExpired(),
       (error) => this.logger.error('Handling the end of the heartbeat lease failed', { error }),
     )
+    this.stuckAfterMs = options.stuckAfterMs ?? this.sessionTimeoutMs + 60_000
     // kafkajs calls these from its own emitter, inside its consumer's work: nothing thrown here may reach it.
     const guard =
       <E>(name: string, listener: (event: E) => void) =>
@@ -103,6 +118,7 @@ export class ConsumerWatch {
           this.rebalancingNow = true
           // A join may take up to the rebalance timeout: no heartbeat is due meanwhile.
           this.lease.end()
+          this.signOfLife()
         }),
       ),
       consumer.on(
@@ -112,6 +128,11 @@ export class ConsumerWatch {
       consumer.on(
         consumer.events.HEARTBEAT,
         guard('HEARTBEAT', () => this.heartbeat()),
+      ),
+      // A fetch loop that goes on is a sign of life (it heartbeats, fails and crashes, or rejoins in time).
+      consumer.on(
+        consumer.events.FETCH_START,
+        guard('FETCH_START', () => this.signOfLife()),
       ),
     ]
   }
@@ -199,6 +220,7 @@ export class ConsumerWatch {
 
   detach(): void {
     this.lease.end()
+    this.endStuckWatch()
     for (const detach of this.detachers.splice(0)) detach()
   }
 
@@ -209,6 +231,7 @@ export class ConsumerWatch {
     this.joinedNow = true
     this.rebalancingNow = false
     this.lostNow = false
+    this.endStuckWatch()
     this.lease.renew()
     try {
       // The worker handles the assignment (revocations first) before any waiting attempt may start.
@@ -245,9 +268,40 @@ export class ConsumerWatch {
 
   private lose(reason: 'crash' | 'heartbeat-lease'): void {
     this.lease.end()
+    this.signOfLife()
     if (this.lostNow) return
     this.lostNow = true
+    this.armStuckWatch()
     this.callbacks.onLost?.(reason)
+  }
+
+  /** An event from kafkajs while the membership is lost: it is not hung; the stuck watch starts again. */
+  private signOfLife(): void {
+    if (this.lostNow) this.armStuckWatch()
+  }
+
+  private armStuckWatch(): void {
+    this.endStuckWatch()
+    if (this.closing) return
+    this.stuckTimer = setTimeout(() => {
+      this.stuckTimer = undefined
+      if (!this.lostNow || this.closing) return
+      this.logger.error('The retry consumer lost its group membership and has shown no sign of life since: kafkajs is hung and will not rejoin; the worker stops so that it can be restarted', {
+        silentMs: this.stuckAfterMs,
+        lastHeartbeat: this.lastHeartbeat?.toISOString(),
+      })
+      try {
+        this.callbacks.onStuck?.(this.stuckAfterMs)
+      } catch (error) {
+        this.logger.error('Handling a stuck retry consumer failed', { error })
+      }
+    }, this.stuckAfterMs)
+    this.stuckTimer.unref()
+  }
+
+  private endStuckWatch(): void {
+    if (this.stuckTimer !== undefined) clearTimeout(this.stuckTimer)
+    this.stuckTimer = undefined
   }
 
   private crashed(error: Error, restart: boolean): void {

@@ -22,6 +22,7 @@ const events = {
   REBALANCING: 'consumer.rebalancing',
   CRASH: 'consumer.crash',
   HEARTBEAT: 'consumer.heartbeat',
+  FETCH_START: 'consumer.fetch_start',
 } as const
 
 /** kafkajs consumer stand-in: the test emits its instrumentation events (payloads as kafkajs 2.2.4 builds them). */

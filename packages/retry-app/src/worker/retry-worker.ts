@@ -128,10 +128,15 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
         onJoin: (assignment, info) => this.onGroupJoin(assignment, info),
         onCrash: (error, restart) => this.onCrash(error, restart),
         onLost: (reason) => this.onMembershipLost(reason),
+        onStuck: (silentMs) => this.onConsumerStuck(silentMs),
       },
       logger,
       // The heartbeat lease: no successful heartbeat for a session means the coordinator evicted this member.
-      { sessionTimeoutMs: o.consumerConfig.sessionTimeout },
+      // Lost and silent for a session plus a rebalance: kafkajs is hung.
+      {
+        sessionTimeoutMs: o.consumerConfig.sessionTimeout,
+        stuckAfterMs: (o.consumerConfig.sessionTimeout ?? 30_000) + (o.consumerConfig.rebalanceTimeout ?? 60_000),
+      },
     )
     const store = new GroupStore()
     this.resolution = new Resolution({
@@ -575,6 +580,15 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
     this.readyAnnounced = false
     const stopped = this.assignments.lose()
     if (stopped.length > 0) this.logger.warn('Group membership lost; the work of every assigned partition stops until the group is joined again', { reason, partitions: stopped })
+  }
+
+  /**
+   * kafkajs lost the membership and went silent (no rejoin, no crash): it will not recover by itself. The
+   * worker fails as after a crash without restart (`crash` event; the CLI stops and exits 1), so that the
+   * process is restarted instead of holding its retry partitions' work forever.
+   */
+  private onConsumerStuck(silentMs: number): void {
+    this.onCrash(new DetourError(`The retry consumer lost its group membership and showed no sign of life for ${silentMs} ms (kafkajs is hung); restart the worker`, ErrorCodes.NOT_RUNNING), false)
   }
 
   private onCrash(error: Error, restart: boolean): void {

@@ -1,38 +1,7 @@
-import { EventEmitter } from 'node:events'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { IMemberAssignment } from 'kafkajs'
 import { noopLogger } from '@detour/core'
+import { FakeConsumer, consumerEvents } from '../test-support/fake-consumer.js'
 import { ConsumerWatch, type WatchedConsumer } from './consumer-watch.js'
-
-const events = {
-  GROUP_JOIN: 'consumer.group_join',
-  REBALANCING: 'consumer.rebalancing',
-  CRASH: 'consumer.crash',
-  HEARTBEAT: 'consumer.heartbeat',
-  FETCH_START: 'consumer.fetch_start',
-} as const
-
-/** A kafkajs consumer stand-in: the test emits its instrumentation events. */
-class FakeConsumer {
-  readonly emitter = new EventEmitter()
-  readonly events = events
-  on(event: string, listener: (event: { payload: unknown }) => void): () => void {
-    this.emitter.on(event, listener)
-    return () => this.emitter.off(event, listener)
-  }
-  join(assignment: IMemberAssignment = { t: [0] }, memberId = 'member-1'): void {
-    this.emitter.emit(events.GROUP_JOIN, { payload: { memberId, memberAssignment: assignment } })
-  }
-  heartbeat(): void {
-    this.emitter.emit(events.HEARTBEAT, { payload: {} })
-  }
-  rebalancing(): void {
-    this.emitter.emit(events.REBALANCING, { payload: {} })
-  }
-  crash(restart: boolean): void {
-    this.emitter.emit(events.CRASH, { payload: { error: new Error('boom'), restart } })
-  }
-}
 
 function setup(options: { sessionTimeoutMs?: number; stuckAfterMs?: number } = {}): { consumer: FakeConsumer; watch: ConsumerWatch; log: string[] } {
   const consumer = new FakeConsumer()
@@ -159,7 +128,7 @@ describe('ConsumerWatch', () => {
     expect(log).toEqual(['lost heartbeat-lease'])
     for (let i = 0; i < 5; i++) {
       vi.advanceTimersByTime(4000)
-      consumer.emitter.emit(events.FETCH_START, { payload: {} }) // the fetch loop goes on: not hung
+      consumer.fetchStart() // the fetch loop goes on: not hung
     }
     consumer.rebalancing()
     vi.advanceTimersByTime(4000)
@@ -204,10 +173,10 @@ describe('ConsumerWatch', () => {
     watch.closing = true
     expect(await restart(new Error('x'))).toBe(false)
     expect(watch.lastHeartbeat).toBeUndefined()
-    consumer.emitter.emit(events.HEARTBEAT, { payload: {} })
+    consumer.heartbeat()
     expect(watch.lastHeartbeat).toBeInstanceOf(Date)
     watch.detach()
-    expect(consumer.emitter.listenerCount(events.GROUP_JOIN)).toBe(0)
+    expect(consumer.emitter.listenerCount(consumerEvents.GROUP_JOIN)).toBe(0)
   })
 
   it('F8: a callback that throws never reaches kafkajs (its emitter runs inside the consumer); the watch goes on', () => {

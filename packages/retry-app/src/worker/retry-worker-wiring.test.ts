@@ -1,11 +1,10 @@
 // The worker's parts wired as retry-worker.ts wires them (stand-ins for Kafka): membership losses.
-import { EventEmitter } from 'node:events'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { IMemberAssignment } from 'kafkajs'
 import { Registry } from 'prom-client'
 import { noopLogger, type TopicPartition } from '@detour/core'
 import { RetryMetrics } from '../metrics/retry-metrics.js'
 import { retryMessage, unitTopics } from '../test-support/entries.js'
+import { FakeConsumer } from '../test-support/fake-consumer.js'
 import { ConcurrencyLimiter } from './concurrency-limiter.js'
 import { ConsumerWatch, type WatchedConsumer } from './consumer-watch.js'
 import { PartitionAssignments, type AssignmentsContext } from './partition-assignments.js'
@@ -16,30 +15,6 @@ import { WorkTracker } from './work-tracker.js'
 
 const retry = unitTopics.retry
 const tick = (ms = 5): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-const events = {
-  GROUP_JOIN: 'consumer.group_join',
-  REBALANCING: 'consumer.rebalancing',
-  CRASH: 'consumer.crash',
-  HEARTBEAT: 'consumer.heartbeat',
-  FETCH_START: 'consumer.fetch_start',
-} as const
-
-/** kafkajs consumer stand-in: the test emits its instrumentation events (payloads as kafkajs 2.2.4 builds them). */
-class FakeConsumer {
-  readonly emitter = new EventEmitter()
-  readonly events = events
-  on(event: string, listener: (event: { payload: unknown }) => void): () => void {
-    this.emitter.on(event, listener)
-    return () => this.emitter.off(event, listener)
-  }
-  join(memberId: string, memberAssignment: IMemberAssignment): void {
-    this.emitter.emit(events.GROUP_JOIN, { payload: { memberId, memberAssignment } })
-  }
-  crash(restart: boolean): void {
-    this.emitter.emit(events.CRASH, { payload: { error: new Error('KafkaJSNumberOfRetriesExceeded'), restart } })
-  }
-}
 
 function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
   let resolve: (value: T) => void = () => {}
@@ -158,7 +133,7 @@ describe('retry worker wiring: a lost and regained membership', () => {
       },
     )
     const outcomes: string[] = []
-    w.consumer.join('member-A1', { [retry]: [0] })
+    w.consumer.join({ [retry]: [0] }, 'member-A1')
     await tick()
     w.takeovers[0]!.resolve({ waited: false, committed: undefined })
     for (const sourceOffset of ['10', '11']) {
@@ -176,7 +151,7 @@ describe('retry worker wiring: a lost and regained membership', () => {
     // Meanwhile (A out of the group longer than the takeover timeout) B processes k@10 then k@11.
     processed.push('B:10', 'B:11')
     // A's consumer is restarted by kafkajs and gets partition 0 back.
-    w.consumer.join('member-A2', { [retry]: [0] })
+    w.consumer.join({ [retry]: [0] }, 'member-A2')
     await run
     // A's attempt of k@10 ended at the crash (its backoff aborted): nothing ran after B's k@11.
     expect(processed).toEqual(['A:10', 'B:10', 'B:11'])

@@ -19,7 +19,7 @@ describe('two instances across rebalances', () => {
     await broker.stop()
   })
 
-  it('keeps per-key order and loses nothing while partitions move between instances', async () => {
+  it('keeps per-key order and loses nothing while partitions move between instances', async (ctx) => {
     const { topic, groupId, topics } = await setupTopics(broker, 4)
     const keys = Array.from({ length: 24 }, (_, i) => `key-${i}`)
     const nextSeq = new Map<string, number>()
@@ -82,7 +82,7 @@ describe('two instances across rebalances', () => {
       expect(processed.some((p) => p.by === 'two')).toBe(true)
       expect(processed.some((p) => p.by === 'one')).toBe(true)
     } finally {
-      for (const app of apps) for (const why of app.restarted) console.log(`instance ${app.name} was restarted: ${why}`)
+      for (const app of apps) for (const why of app.restarted) await ctx.annotate(`instance ${app.name} was restarted: ${why}`)
       for (const app of apps) await app.stop()
       await worker.stop()
       await producer.disconnect()

@@ -25,7 +25,7 @@ describe.skipIf(choice.unavailable !== undefined)(skippedBecause('rebuild from a
     await broker?.stop()
   })
 
-  it('a fresh instance rebuilds the same pending ids after compaction removed the released ones', async () => {
+  it('a fresh instance rebuilds the same pending ids after compaction removed the released ones', async (ctx) => {
     const { topic, groupId, topics } = await setupTopics(broker, 1)
     // Compaction within seconds: short segments (rolled by new records), any dirt is worth cleaning, and
     // tombstones go in the next cleaning.
@@ -102,7 +102,7 @@ describe.skipIf(choice.unavailable !== undefined)(skippedBecause('rebuild from a
         await fill
         await producer.disconnect()
       }
-      console.log(`rebuild-after-compaction: compaction removed the released ids in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+      await ctx.annotate(`compaction removed the released ids in ${((Date.now() - started) / 1000).toFixed(1)} s`)
       expect(remaining).toEqual([`${topic}/0/0:pending`, `${topic}/0/1:pending`, `${topic}/0/6:pending`])
       // The running instance read the same records as they came: its state did not change.
       expect(pendingOf(first)).toEqual(before)

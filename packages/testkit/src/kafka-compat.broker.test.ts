@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigResourceTypes, type Admin, type ConsumerConfig, type Kafka, type KafkaMessage } from 'kafkajs'
-import { randomName, resolveBrokerMode, sleep, startBroker, testKafka, waitFor, type BrokerNeed, type TestBroker } from './index.js'
+import { randomName, resolveBrokerMode, skippedBecause, sleep, startBroker, testKafka, waitFor, type BrokerNeed, type TestBroker } from './index.js'
 
 /**
  * kafkajs 2.2.4 against the run's real Kafka, for every API Detour and its tests use. Kafka 4 removed old
@@ -9,9 +9,8 @@ import { randomName, resolveBrokerMode, sleep, startBroker, testKafka, waitFor, 
  */
 const needs: BrokerNeed[] = ['admin-api', 'transactions', 'compaction']
 const choice = await resolveBrokerMode({ needs })
-if (choice.unavailable) console.log(`kafka-compat: skipped, ${choice.unavailable}`)
 
-describe.skipIf(choice.unavailable !== undefined)(`kafkajs 2.2.4 against the ${choice.mode} broker`, () => {
+describe.skipIf(choice.unavailable !== undefined)(skippedBecause(`kafkajs 2.2.4 against the ${choice.mode} broker`, choice.unavailable), () => {
   let broker: TestBroker
   let kafka: Kafka
   let admin: Admin
@@ -137,7 +136,7 @@ describe.skipIf(choice.unavailable !== undefined)(`kafkajs 2.2.4 against the ${c
     expect(offsets!.partitions).toEqual([expect.objectContaining({ partition: 0, offset: '7' })])
   })
 
-  it('fencing: a second producer with the same transactionalId makes the first one fail with a fenced epoch', async () => {
+  it('fencing: a second producer with the same transactionalId makes the first one fail with a fenced epoch', async (ctx) => {
     const topic = await createTopic(1)
     const transactionalId = randomName('compat-fenced')
     const first = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, retry: { retries: 1, initialRetryTime: 100 } })
@@ -151,7 +150,7 @@ describe.skipIf(choice.unavailable !== undefined)(`kafkajs 2.2.4 against the ${c
       const sendError = await zombie.send({ topic, messages: [{ value: 'zombie-2' }] }).then(() => undefined, (error: unknown) => error)
       const commitError = await zombie.commit().then(() => undefined, (error: unknown) => error)
       const fenced = [sendError, commitError].filter((error) => error !== undefined).map(fenceType)
-      console.log(`kafka-compat: the fenced producer failed with ${fenced.join(', ')}`)
+      await ctx.annotate(`the fenced producer failed with ${fenced.join(', ')}`)
       expect(fenced.length).toBeGreaterThan(0)
       for (const type of fenced) expect(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']).toContain(type)
       await successor.send({ topic, messages: [{ value: 'successor' }] })
@@ -223,7 +222,7 @@ describe.skipIf(choice.unavailable !== undefined)(`kafkajs 2.2.4 against the ${c
     await waitFor(async () => !(await admin.listTopics()).includes(topic), `${topic} to disappear`, 30_000)
   })
 
-  it('compaction removes superseded records and released keys (value and tombstone) within seconds', async () => {
+  it('compaction removes superseded records and released keys (value and tombstone) within seconds', async (ctx) => {
     const topic = await createTopic(1, [
       { name: 'cleanup.policy', value: 'compact' },
       { name: 'segment.ms', value: '100' },
@@ -269,7 +268,7 @@ describe.skipIf(choice.unavailable !== undefined)(`kafkajs 2.2.4 against the ${c
       expect(kept.map((m) => m.value?.toString())).toEqual(['new'])
       // Offsets survive compaction: the kept record keeps its offset (2).
       expect(kept[0]!.offset).toBe('2')
-      console.log(`kafka-compat: compaction removed the superseded and released records in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+      await ctx.annotate(`compaction removed the superseded and released records in ${((Date.now() - started) / 1000).toFixed(1)} s`)
     } finally {
       stopFiller = true
       await fill

@@ -29,6 +29,9 @@ export interface HandlerHeartbeatsOptions {
  * `max.poll.interval.ms`): past that the handlers are taken as stuck, the session expires, and the group
  * moves on, as kafkajs alone would have done at once.
  *
+ * Detour's own hand-off writes are covered the same way (`MessageProcessor.heartbeating`): a write kafkajs
+ * retries through a broker failover is as long as a slow handler.
+ *
  * Cost on the fast path: two counters and a reference per asynchronous handler call (no allocation); one
  * timer (unref'd) while Detour runs.
  */

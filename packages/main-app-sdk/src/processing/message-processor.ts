@@ -432,25 +432,16 @@ export class MessageProcessor {
   }
 
   /**
-   * Awaits a write while heartbeating, so a write that kafkajs retries for a while (broker errors) does
-   * not cost the group membership. A heartbeat error (a rebalance) is left for kafkajs to notice after
-   * this message; the write itself is always awaited to the end.
+   * Awaits a write while heartbeating (through {@link HandlerHeartbeats}, as for a handler), so a write that
+   * kafkajs retries for a while (broker errors) does not cost the group membership. A heartbeat error (a
+   * rebalance) is left for kafkajs to notice after this message; the write itself is always awaited to the end.
    */
   private async heartbeating<T>(payload: EachMessagePayload, work: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    let done = false
-    const beat = (): void => {
-      if (done) return
-      timer = setTimeout(() => {
-        payload.heartbeat().then(beat, beat)
-      }, 1000)
-    }
-    beat()
+    this.deps.heartbeats.started(payload)
     try {
       return await work
     } finally {
-      done = true
-      clearTimeout(timer)
+      this.deps.heartbeats.ended()
     }
   }
 

@@ -3,7 +3,7 @@ import { noopLogger } from '@detour/core'
 import { FakeConsumer, consumerEvents } from '../test-support/fake-consumer.js'
 import { ConsumerWatch, type WatchedConsumer } from './consumer-watch.js'
 
-function setup(options: { sessionTimeoutMs?: number; stuckAfterMs?: number } = {}): { consumer: FakeConsumer; watch: ConsumerWatch; log: string[] } {
+function setup(options: { sessionTimeoutMs?: number; rebalanceTimeoutMs?: number } = {}): { consumer: FakeConsumer; watch: ConsumerWatch; log: string[] } {
   const consumer = new FakeConsumer()
   const log: string[] = []
   const watch = new ConsumerWatch(
@@ -117,7 +117,7 @@ describe('ConsumerWatch', () => {
 
   it('reports a consumer stuck once it lost its membership and showed no sign of life for stuckAfterMs; fetches, crashes and rebalances are signs of life, a join ends the watch', () => {
     vi.useFakeTimers()
-    const { consumer, watch, log } = setup({ sessionTimeoutMs: 1000, stuckAfterMs: 5000 })
+    const { consumer, watch, log } = setup({ sessionTimeoutMs: 1000, rebalanceTimeoutMs: 4000 })
     consumer.join({ t: [0] }, 'member-A1')
     vi.advanceTimersByTime(60_000) // joined, never lost: no watch (a healthy consumer heartbeats; here the lease lapses first)
     expect(log).toEqual(['join {"t":[0]}', 'lost heartbeat-lease', 'stuck 5000'])
@@ -143,7 +143,7 @@ describe('ConsumerWatch', () => {
 
   it('does not report a stuck consumer while the worker is closing', () => {
     vi.useFakeTimers()
-    const { consumer, watch, log } = setup({ sessionTimeoutMs: 1000, stuckAfterMs: 5000 })
+    const { consumer, watch, log } = setup({ sessionTimeoutMs: 1000, rebalanceTimeoutMs: 4000 })
     consumer.join()
     vi.advanceTimersByTime(1001)
     watch.closing = true

@@ -42,11 +42,12 @@ export interface ConsumerWatchOptions {
    */
   readonly sessionTimeoutMs?: number
   /**
-   * How long a consumer that lost its membership may stay silent (no join, heartbeat, rebalance, crash or
-   * fetch) before it counts as stuck ({@link ConsumerWatchCallbacks.onStuck}). A rejoin takes at most the
-   * rebalance timeout. @defaultValue `sessionTimeoutMs` + 60000 (kafkajs' rebalance timeout)
+   * The consumer's `rebalanceTimeout`. A consumer that lost its membership and stays silent (no join,
+   * heartbeat, rebalance, crash or fetch) for `sessionTimeoutMs` + this counts as stuck
+   * ({@link ConsumerWatchCallbacks.onStuck}): a rejoin takes at most the rebalance timeout.
+   * @defaultValue 60000 (kafkajs' default)
    */
-  readonly stuckAfterMs?: number
+  readonly rebalanceTimeoutMs?: number
 }
 
 /**
@@ -95,7 +96,7 @@ export class ConsumerWatch {
       () => this.leaseExpired(),
       (error) => this.logger.error('Handling the end of the heartbeat lease failed', { error }),
     )
-    this.stuckAfterMs = options.stuckAfterMs ?? this.sessionTimeoutMs + 60_000
+    this.stuckAfterMs = this.sessionTimeoutMs + (options.rebalanceTimeoutMs ?? 60_000)
     // kafkajs calls these from its own emitter, inside its consumer's work: nothing thrown here may reach it.
     const guard =
       <E>(name: string, listener: (event: E) => void) =>

@@ -133,10 +133,7 @@ export class RetryWorker extends SafeEmitter<RetryWorkerEvents> {
       logger,
       // The heartbeat lease: no successful heartbeat for a session means the coordinator evicted this member.
       // Lost and silent for a session plus a rebalance: kafkajs is hung.
-      {
-        sessionTimeoutMs: o.consumerConfig.sessionTimeout,
-        stuckAfterMs: (o.consumerConfig.sessionTimeout ?? 30_000) + (o.consumerConfig.rebalanceTimeout ?? 60_000),
-      },
+      { sessionTimeoutMs: o.consumerConfig.sessionTimeout, rebalanceTimeoutMs: o.consumerConfig.rebalanceTimeout },
     )
     const store = new GroupStore()
     this.resolution = new Resolution({
